@@ -1,0 +1,69 @@
+"""Fixtures: a tiny random BERT with its own tokenizer, and tiny labelled data, all built offline."""
+
+import json
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+TOPICS = {
+    "sports": "match goal team coach score league player season win referee stadium",
+    "tech": "laptop software update battery screen app chip code server cloud phone",
+    "food": "pizza recipe bake sauce dinner spicy chef taste soup bread kitchen",
+}
+FILLER = "the a is was very really today and but so it this that my our".split()
+
+
+def make_rows(n_per_class: int, seed: int = 0) -> list[dict]:
+    """Short texts whose topic words give the class away, mixed with filler words."""
+    rng = random.Random(seed)
+    rows = []
+    for label, words in TOPICS.items():
+        for _ in range(n_per_class):
+            text = rng.sample(words.split(), 3) + rng.sample(FILLER, rng.randint(1, 8))
+            rng.shuffle(text)
+            rows.append({"text": " ".join(text), "label": label})
+    rng.shuffle(rows)
+    return rows
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_backbone(tmp_path_factory) -> str:
+    """A 2-layer, 32-wide random BERT and its WordPiece tokenizer, saved as a model folder."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    words = sorted({w for ws in TOPICS.values() for w in ws.split()} | set(FILLER))
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words, *"abcdefghijklmnopqrstuvwxyz"]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        hidden_dropout_prob=0.1,
+    )
+    BertModel(config).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(folder).save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture
+def data_files(tmp_path) -> dict[str, Path]:
+    """Train (with its own validation split) and test JSONL files, plus an unlabelled predict CSV."""
+    train = write_jsonl(tmp_path / "train.jsonl", make_rows(40, seed=1))
+    test = write_jsonl(tmp_path / "test.jsonl", make_rows(10, seed=2))
+    predict = tmp_path / "predict.csv"
+    predict.write_text("text\n" + "".join(r["text"] + "\n" for r in make_rows(5, seed=3)))
+    return {"train": train, "test": test, "predict": predict}
