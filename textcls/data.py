@@ -86,8 +86,11 @@ def _read_saved_dataset(path: Path) -> pd.DataFrame:
     return loaded.to_pandas()
 
 
-def load_hub_dataset(name: str, config_name: str | None = None) -> dict[str, pd.DataFrame]:
-    """Load every split of a Hugging Face dataset (by hub name or `save_to_disk` folder) as frames."""
+def load_hub_dataset(name: str, config_name: str | None, label_column: str) -> dict[str, pd.DataFrame]:
+    """Load every split of a Hugging Face dataset (by hub name or `save_to_disk` folder) as frames.
+
+    Integer labels of a `ClassLabel` column become their names ("World", not 0).
+    """
     import datasets
 
     if Path(name).expanduser().is_dir():
@@ -95,8 +98,16 @@ def load_hub_dataset(name: str, config_name: str | None = None) -> dict[str, pd.
     else:
         loaded = datasets.load_dataset(name, config_name)
     if isinstance(loaded, datasets.Dataset):
-        return {"train": loaded.to_pandas()}
-    return {split: ds.to_pandas() for split, ds in loaded.items()}
+        loaded = {"train": loaded}
+    frames = {}
+    for split, ds in loaded.items():
+        frame = ds.to_pandas()
+        feature = ds.features.get(label_column)
+        if isinstance(feature, datasets.ClassLabel):
+            # -1 marks an unlabelled row (e.g. GLUE test sets)
+            frame[label_column] = [feature.int2str(int(v)) if v >= 0 else None for v in frame[label_column]]
+        frames[split] = frame
+    return frames
 
 
 def label_sort_key(label: str) -> tuple:
@@ -339,7 +350,7 @@ class TextClassificationData(L.LightningDataModule):
     def _read_splits(self) -> dict[str, pd.DataFrame]:
         hp = self.hparams
         if hp.dataset_name:
-            sources = load_hub_dataset(hp.dataset_name, hp.dataset_config_name)
+            sources = load_hub_dataset(hp.dataset_name, hp.dataset_config_name, hp.label_column)
             sources = {"validation" if k in ("valid", "dev", "val") else k: v for k, v in sources.items()}
         else:
             files = {"train": hp.train_file, "validation": hp.val_file, "test": hp.test_file}
@@ -577,5 +588,11 @@ def tokenize_cached(
 
 def _tokenizer_fingerprint(tokenizer) -> str:
     backend = getattr(tokenizer, "backend_tokenizer", None)
-    state = backend.to_str() if backend is not None else repr(tokenizer.get_vocab())
+    if backend is None:
+        state = repr(sorted(tokenizer.get_vocab().items()))
+    else:
+        # truncation and padding are per-call settings that the tokenizer remembers: not its identity
+        spec = json.loads(backend.to_str())
+        spec.pop("truncation", None), spec.pop("padding", None)
+        state = json.dumps(spec, sort_keys=True)
     return hashlib.sha256((type(tokenizer).__name__ + state).encode()).hexdigest()

@@ -119,7 +119,7 @@ class TextClassifier(L.LightningModule):
         on_step = stage == "train"
         batch_size = len(batch["labels"])
         self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=batch_size)
-        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train", batch_size=batch_size)
+        self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=batch_size)
         return loss
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:

@@ -1,0 +1,111 @@
+"""End-to-end: the real `python -m textcls` entry point on a tiny model and tiny data."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "textcls", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"textcls {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+def write_config(tmp_path: Path, backbone: str, files: dict, **trainer) -> Path:
+    config = {
+        "model": {"model_name_or_path": backbone, "learning_rate": 3e-3},
+        "data": {
+            "train_file": str(files["train"]),
+            "test_file": str(files["test"]),
+            "predict_file": str(files["predict"]),
+            "batch_size": 8,
+            "cache_dir": str(tmp_path / "cache"),
+        },
+        "trainer": {
+            "max_epochs": 4,
+            "logger": {
+                "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+                "init_args": {"save_dir": str(tmp_path / "logs"), "name": "tiny"},
+            },
+            "callbacks": [
+                {
+                    "class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+                    "init_args": {"monitor": "val/f1_macro", "mode": "max", "filename": "best", "save_last": True},
+                }
+            ],
+            **trainer,
+        },
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.parametrize("config", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_parses(config):
+    proc = run("fit", "--config", str(config), "--print_config", cwd=ROOT)
+    printed = yaml.safe_load(proc.stdout)
+    assert printed["model"]["model_name_or_path"]
+    # linked values are stated once: the backbone in the model section, the labels by the data
+    assert "model_name_or_path" not in printed["data"] and "label_names" not in printed["model"]
+
+
+def test_help_comes_from_docstrings():
+    proc = run("fit", "--help", cwd=ROOT)
+    assert "Fine-tunes a transformer encoder to classify text" in proc.stdout
+    assert "Share of each class split off for validation" in proc.stdout
+
+
+def test_fit_validate_test_predict(tmp_path, tiny_backbone, data_files):
+    config = write_config(tmp_path, tiny_backbone, data_files)
+    fit = run("fit", "--config", str(config), cwd=tmp_path)
+    assert "Label distribution" in fit.stderr + fit.stdout
+    run_dir = tmp_path / "logs" / "tiny" / "version_0"
+    assert (run_dir / "config.yaml").is_file() and list(run_dir.glob("events.out.tfevents.*"))
+    best = run_dir / "checkpoints" / "best.ckpt"
+    assert best.is_file() and (run_dir / "checkpoints" / "last.ckpt").is_file()
+
+    ckpt = torch.load(best, weights_only=True)  # loads with no code execution
+    assert ckpt["hyper_parameters"]["label_names"] == ["food", "sports", "tech"]
+    assert ckpt["hyper_parameters"]["model_name_or_path"] == tiny_backbone
+    assert ckpt["datamodule_hyper_parameters"]["max_length"] == 128
+
+    validate = run("validate", "--config", str(config), "--ckpt_path", "best", cwd=tmp_path)
+    assert "val/acc" in validate.stdout
+    test = run("test", "--config", str(config), "--ckpt_path", "best", cwd=tmp_path)
+    assert "test/f1_macro" in test.stdout
+
+    # The checkpoint alone (no config) is enough to predict: it carries backbone, labels and max_length.
+    out = tmp_path / "preds.jsonl"
+    run("predict", "--ckpt_path", str(best), "--data.predict_file", str(data_files["predict"]),
+        "--prediction.output_path", str(out), cwd=tmp_path)
+    preds = pd.read_json(out, lines=True)
+    inputs = pd.read_csv(data_files["predict"])
+    assert preds["text"].tolist() == inputs["text"].tolist()  # one row per input, in input order
+    assert set(preds["label"]) <= {"food", "sports", "tech"}
+    probs = preds[["prob_food", "prob_sports", "prob_tech"]].to_numpy()
+    assert abs(probs.sum(1) - 1).max() < 1e-5
+    assert (preds["confidence"] == probs.max(1)).all()
+
+    csv_out = tmp_path / "preds.csv"
+    run("predict", "--config", str(config), "--ckpt_path", "best", "--prediction.output_path", str(csv_out),
+        "--prediction.uncertain_below", "1.0", cwd=tmp_path)
+    assert set(pd.read_csv(csv_out)["label"]) == {"UNCERTAIN"}
+
+
+def test_missing_backbone_is_one_clear_line(tmp_path, data_files):
+    config = write_config(tmp_path, "no-such-org/no-such-model", data_files)
+    proc = run("fit", "--config", str(config), cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "backbone 'no-such-org/no-such-model' was not found" in proc.stderr.strip().splitlines()[-1]
