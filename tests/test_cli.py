@@ -15,9 +15,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "textcls", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "textcls", *args], cwd=cwd, env=env, capture_output=True, text=True
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"textcls {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+        raise AssertionError(
+            f"textcls {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+        )
     return proc
 
 
@@ -40,7 +44,12 @@ def write_config(tmp_path: Path, backbone: str, files: dict, **trainer) -> Path:
             "callbacks": [
                 {
                     "class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
-                    "init_args": {"monitor": "val/f1_macro", "mode": "max", "filename": "best", "save_last": True},
+                    "init_args": {
+                        "monitor": "val/f1_macro",
+                        "mode": "max",
+                        "filename": "best",
+                        "save_last": True,
+                    },
                 }
             ],
             **trainer,
@@ -87,8 +96,16 @@ def test_fit_validate_test_predict(tmp_path, tiny_backbone, data_files):
 
     # The checkpoint alone (no config) is enough to predict: it carries backbone, labels and max_length.
     out = tmp_path / "preds.jsonl"
-    run("predict", "--ckpt_path", str(best), "--data.predict_file", str(data_files["predict"]),
-        "--prediction.output_path", str(out), cwd=tmp_path)
+    run(
+        "predict",
+        "--ckpt_path",
+        str(best),
+        "--data.predict_file",
+        str(data_files["predict"]),
+        "--prediction.output_path",
+        str(out),
+        cwd=tmp_path,
+    )
     preds = pd.read_json(out, lines=True)
     inputs = pd.read_csv(data_files["predict"])
     assert preds["text"].tolist() == inputs["text"].tolist()  # one row per input, in input order
@@ -98,8 +115,18 @@ def test_fit_validate_test_predict(tmp_path, tiny_backbone, data_files):
     assert (preds["confidence"] == probs.max(1)).all()
 
     csv_out = tmp_path / "preds.csv"
-    run("predict", "--config", str(config), "--ckpt_path", "best", "--prediction.output_path", str(csv_out),
-        "--prediction.uncertain_below", "1.0", cwd=tmp_path)
+    run(
+        "predict",
+        "--config",
+        str(config),
+        "--ckpt_path",
+        "best",
+        "--prediction.output_path",
+        str(csv_out),
+        "--prediction.uncertain_below",
+        "1.0",
+        cwd=tmp_path,
+    )
     assert set(pd.read_csv(csv_out)["label"]) == {"UNCERTAIN"}
 
 

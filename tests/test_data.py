@@ -17,7 +17,9 @@ from textcls.data import (
 
 
 def make_data(tiny_backbone, tmp_path, **kwargs) -> TextClassificationData:
-    return TextClassificationData(model_name_or_path=tiny_backbone, cache_dir=str(tmp_path / "cache"), **kwargs)
+    return TextClassificationData(
+        model_name_or_path=tiny_backbone, cache_dir=str(tmp_path / "cache"), **kwargs
+    )
 
 
 def test_label_order_is_sorted_and_numeric_aware():
@@ -26,7 +28,7 @@ def test_label_order_is_sorted_and_numeric_aware():
 
 
 def test_reads_every_format_the_same(tmp_path):
-    frame = pd.DataFrame({"text": ["hello, \"world\"", "línea\ncon salto"], "label": ["x", "y"]})
+    frame = pd.DataFrame({"text": ['hello, "world"', "línea\ncon salto"], "label": ["x", "y"]})
     frame.to_csv(tmp_path / "d.csv", index=False)
     frame.to_csv(tmp_path / "d.tsv", sep="\t", index=False)
     frame.to_json(tmp_path / "d.jsonl", orient="records", lines=True, force_ascii=False)
@@ -42,8 +44,15 @@ def test_reads_a_saved_hf_dataset(tmp_path, tiny_backbone):
 
     rows = {"sentence": ["good match", "bad pizza", "great app", "good bread"] * 5, "y": [1, 0, 1, 0] * 5}
     datasets.Dataset.from_dict(rows).save_to_disk(str(tmp_path / "saved"))
-    data = make_data(tiny_backbone, tmp_path, train_file=str(tmp_path / "saved"), text_column="sentence",
-                     label_column="y", val_fraction=0.2, test_fraction=0.0)
+    data = make_data(
+        tiny_backbone,
+        tmp_path,
+        train_file=str(tmp_path / "saved"),
+        text_column="sentence",
+        label_column="y",
+        val_fraction=0.2,
+        test_fraction=0.0,
+    )
     assert data.label_names == ["0", "1"]
     assert len(data.frames["train"]) == 16 and len(data.frames["validation"]) == 4
 
@@ -71,7 +80,9 @@ def test_splits_are_deterministic_and_sample_applies_to_train_only(tiny_backbone
 
 
 def test_given_files_are_used_and_labels_checked(tiny_backbone, tmp_path, data_files):
-    data = make_data(tiny_backbone, tmp_path, train_file=str(data_files["train"]), test_file=str(data_files["test"]))
+    data = make_data(
+        tiny_backbone, tmp_path, train_file=str(data_files["train"]), test_file=str(data_files["test"])
+    )
     assert len(data.frames["test"]) == 30  # the whole test file, nothing split off for test
     assert data.label_names == ["food", "sports", "tech"]
     bad = tmp_path / "bad.jsonl"
@@ -85,8 +96,15 @@ def test_truncation_and_dynamic_padding(tiny_backbone, tmp_path):
     texts = ["goal " * 200, "pizza", "app screen code"]
     rows = pd.DataFrame({"text": texts * 4, "label": ["sports", "food", "tech"] * 4})
     rows.to_csv(tmp_path / "t.csv", index=False)
-    data = make_data(tiny_backbone, tmp_path, train_file=str(tmp_path / "t.csv"), max_length=16,
-                     val_fraction=0.25, test_fraction=0.0, batch_size=4)
+    data = make_data(
+        tiny_backbone,
+        tmp_path,
+        train_file=str(tmp_path / "t.csv"),
+        max_length=16,
+        val_fraction=0.25,
+        test_fraction=0.0,
+        batch_size=4,
+    )
     data.setup("fit")
     assert data.encoded["train"].lengths.max() == 16  # truncated
     batches = list(data.train_dataloader())
@@ -96,8 +114,9 @@ def test_truncation_and_dynamic_padding(tiny_backbone, tmp_path):
 
 
 def test_unlabelled_predict_input(tiny_backbone, tmp_path, data_files):
-    data = make_data(tiny_backbone, tmp_path, labels=["food", "sports", "tech"],
-                     predict_file=str(data_files["predict"]))
+    data = make_data(
+        tiny_backbone, tmp_path, labels=["food", "sports", "tech"], predict_file=str(data_files["predict"])
+    )
     data.setup("predict")
     assert len(data.predict_frame) == 15
     batch = next(iter(data.predict_dataloader()))
@@ -135,8 +154,10 @@ def test_length_grouped_sampler_covers_every_index_once():
 def test_sorted_sampler_and_collator():
     lengths = [3, 9, 1, 9, 5]
     assert list(SortedSampler(lengths)) == [1, 3, 4, 0, 2]
-    items = [{"idx": 0, "input_ids": np.array([5, 6, 7], dtype=np.int32), "label": 1},
-             {"idx": 1, "input_ids": np.array([8], dtype=np.int32), "label": 0}]
+    items = [
+        {"idx": 0, "input_ids": np.array([5, 6, 7], dtype=np.int32), "label": 1},
+        {"idx": 1, "input_ids": np.array([8], dtype=np.int32), "label": 0},
+    ]
     batch = Collator(pad_token_id=0, pad_to_multiple_of=8)(items)
     assert batch["input_ids"].shape == (2, 8)
     assert batch["attention_mask"].tolist()[1] == [1, 0, 0, 0, 0, 0, 0, 0]

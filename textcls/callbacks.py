@@ -91,7 +91,8 @@ class PredictionWriter(BasePredictionWriter):
         label = [label_names[i] for i in best.tolist()]
         if self.uncertain_below:
             label = [
-                UNCERTAIN if c < self.uncertain_below else lab for lab, c in zip(label, confidence.tolist(), strict=True)
+                UNCERTAIN if c < self.uncertain_below else lab
+                for lab, c in zip(label, confidence.tolist(), strict=True)
             ]
         rows = inputs.iloc[order.index.to_numpy()]
         out = pd.DataFrame({"id": rows["id"]} if "id" in rows else {"text": rows["text"]}).reset_index(
