@@ -89,7 +89,7 @@ def test_given_files_are_used_and_labels_checked(tiny_backbone, tmp_path, data_f
     bad.write_text('{"text": "a goal", "label": "music"}\n')
     data = make_data(tiny_backbone, tmp_path, train_file=str(data_files["train"]), test_file=str(bad))
     with pytest.raises(DataError, match="music"):
-        data.frames
+        _ = data.frames
 
 
 def test_truncation_and_dynamic_padding(tiny_backbone, tmp_path):

@@ -68,7 +68,6 @@ class FakeTrainer:
 def test_optimizer_groups_and_warmup_schedule(tiny_backbone):
     model = TextClassifier(tiny_backbone, LABELS, learning_rate=1e-3, warmup_ratio=0.1, weight_decay=0.05)
     model._trainer = FakeTrainer()
-    model.trainer  # noqa: B018
     config = model.configure_optimizers()
     opt, sched = config["optimizer"], config["lr_scheduler"]["scheduler"]
     assert config["lr_scheduler"]["interval"] == "step"

@@ -1,7 +1,6 @@
 """The embedded default, end to end on the real MiniLM backbone (offline, CPU, about a minute)."""
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
