@@ -1,7 +1,8 @@
-"""The command line: `textcls fit|validate|test|predict --config configs/quickstart.yaml`."""
+"""The command line: `textcls fit|validate|test|predict|check-data|baseline --config configs/quickstart.yaml`."""
 
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import torch
@@ -9,9 +10,12 @@ from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningCLI
 
 from textcls.backbone import BackboneNotFoundError
+from textcls.baseline import run_baselines
 from textcls.callbacks import PredictionWriter
+from textcls.checks import DataCheck
 from textcls.data import DataError, TextClassificationData
 from textcls.model import HyperParameterError, TextClassifier
+from textcls.report import BASELINES_FOLDER, TestReport
 
 
 class CheckpointError(ValueError):
@@ -32,6 +36,8 @@ class TextclsCLI(LightningCLI):
         # The label names come from the data (or from a checkpoint, through data.labels).
         parser.link_arguments("data.label_names", "model.label_names", apply_on="instantiate")
         parser.add_lightning_class_args(PredictionWriter, "prediction")
+        parser.add_lightning_class_args(DataCheck, "data_check")
+        parser.add_lightning_class_args(TestReport, "report")
 
     def _parse_ckpt_path(self) -> None:
         """Make `--ckpt_path best|last|FILE` usable on its own: the checkpoint supplies the backbone,
@@ -56,6 +62,54 @@ class TextclsCLI(LightningCLI):
         trainer = self.config[self.subcommand].trainer
         if trainer.precision is None:
             trainer.precision = auto_precision(trainer.accelerator)
+
+
+# Commands that need only the data section of a config; LightningCLI knows only Trainer subcommands.
+TOOLS = {
+    "check-data": "Check the data of a config (the same reading and splitting as fit): class counts, label "
+    "problems, empty, duplicate and leaked texts, token lengths. Writes data_check.json, split_rows.json and "
+    "class_counts.png into --output_dir (default: <logger folder>/data_check). Exit code 2 on errors.",
+    "baseline": "Train TF-IDF + logistic regression and TF-IDF + naive Bayes on exactly the train rows of a "
+    "config, pick their hyper-parameter on its validation rows, and write test reports like `test` into "
+    "--output_dir (default: <logger folder>/baselines, where `test` looks for them).",
+}
+
+
+class ToolCLI(TextclsCLI):
+    """Parses a full config (model, data, trainer) for `check-data` and `baseline`, and builds only the data:
+    the backbone's tokenizer is loaded when needed, its weights never."""
+
+    def add_arguments_to_parser(self, parser) -> None:
+        super().add_arguments_to_parser(parser)
+        parser.add_argument("--output_dir", type=str | None, default=None, help="Where to write the results.")
+
+    def before_instantiate_classes(self) -> None:
+        pass
+
+    def instantiate_classes(self) -> None:
+        self.datamodule = TextClassificationData(**self.config.data)
+        self.data_check = DataCheck(**self.config.data_check)
+
+
+def run_tool(name: str, args: list[str]) -> None:
+    """Run `textcls check-data ...` or `textcls baseline ...`."""
+    with warnings.catch_warnings():  # args come from sys.argv minus the tool's name, as intended
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+        cli = ToolCLI(
+            TextClassifier,
+            TextClassificationData,
+            seed_everything_default=42,
+            run=False,
+            args=args,
+            parser_kwargs={"description": TOOLS[name], "prog": f"textcls {name}"},
+        )
+    default = "data_check" if name == "check-data" else BASELINES_FOLDER
+    folder = Path(cli.config.output_dir) if cli.config.output_dir else logger_dir(cli.config) / default
+    if name == "check-data":
+        cli.data_check.run(cli.datamodule, folder, say=print)
+        print(f"Wrote {folder / 'data_check.json'}")
+    else:
+        run_baselines(cli.datamodule, folder)
 
 
 def auto_precision(accelerator) -> str:
@@ -108,12 +162,17 @@ def load_checkpoint(path: str) -> dict:
 
 def main(args: list[str] | None = None) -> None:
     """Run the command line; user errors end in one line on stderr and exit code 2."""
+    argv = sys.argv[1:] if args is None else list(args)
     try:
+        if argv and argv[0] in TOOLS:
+            run_tool(argv[0], argv[1:])
+            return
         TextclsCLI(
             TextClassifier,
             TextClassificationData,
             seed_everything_default=42,
             save_config_kwargs={"overwrite": True},
+            parser_kwargs={"description": "More commands (see their --help): " + ", ".join(TOOLS)},
             args=args,
         )
     except USER_ERRORS as err:

@@ -320,6 +320,7 @@ class TextClassificationData(L.LightningDataModule):
         self._frames: dict[str, pd.DataFrame] | None = None
         self._tokenizer = None
         self.encoded: dict[str, EncodedTexts] = {}
+        self.empty_rows: dict[str, list[int]] = {}  # source rows of dropped empty texts, for the data check
 
     # ------------------------------------------------------------------ raw splits
 
@@ -347,7 +348,7 @@ class TextClassificationData(L.LightningDataModule):
             )
         return sorted(self.frames["train"]["label"].unique().tolist(), key=label_sort_key)
 
-    def _read_splits(self) -> dict[str, pd.DataFrame]:
+    def _read_splits(self, check_labels: bool = True) -> dict[str, pd.DataFrame]:
         hp = self.hparams
         if hp.dataset_name:
             sources = load_hub_dataset(hp.dataset_name, hp.dataset_config_name, hp.label_column)
@@ -363,7 +364,7 @@ class TextClassificationData(L.LightningDataModule):
                 if split not in frames
             }
             frames.update(self._split_train(frames.pop("train"), fractions))
-        if not hp.labels:
+        if not hp.labels and check_labels:
             self._check_eval_labels(frames)
         return frames
 
@@ -395,6 +396,7 @@ class TextClassificationData(L.LightningDataModule):
                     "remove them or set data.empty_texts=drop"
                 )
             rank_zero_warn(f"{split}: dropped {int(empty.sum())} empty or whitespace-only texts")
+            self.empty_rows[split] = out.loc[empty, "row"].tolist()
             out = out[~empty].reset_index(drop=True)
         if need_label:
             missing_label = out["label"].isna() | (out["label"].astype(str).str.strip() == "")

@@ -112,7 +112,9 @@ class TextClassifier(L.LightningModule):
             weights = counts.sum() / (len(counts) * counts.clamp(min=1)) * (counts > 0)
             self.loss_weights = weights.to(self.device)
 
-    def _shared_step(self, batch: dict, stage: str, metrics: MetricCollection) -> torch.Tensor:
+    def _shared_step(
+        self, batch: dict, stage: str, metrics: MetricCollection
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self(batch["input_ids"], batch["attention_mask"])
         loss = self.loss(logits, batch["labels"])
         metrics.update(logits.detach(), batch["labels"])
@@ -120,16 +122,17 @@ class TextClassifier(L.LightningModule):
         batch_size = len(batch["labels"])
         self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=batch_size)
         self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=batch_size)
-        return loss
+        return loss, logits
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        return self._shared_step(batch, "train", self.train_metrics)
+        return self._shared_step(batch, "train", self.train_metrics)[0]
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._shared_step(batch, "val", self.val_metrics)
 
-    def test_step(self, batch: dict, batch_idx: int) -> None:
-        self._shared_step(batch, "test", self.test_metrics)
+    def test_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
+        loss, logits = self._shared_step(batch, "test", self.test_metrics)
+        return {"loss": loss, "logits": logits.detach()}  # the logits feed the test report
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
         logits = self(batch["input_ids"], batch["attention_mask"])

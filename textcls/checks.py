@@ -1,0 +1,378 @@
+"""The data check: what each split holds and what is wrong with it, before any training.
+
+It reads and splits the data with the same code as training (TextClassificationData), so it sees
+exactly the rows `fit` will see. Errors make training meaningless and stop `fit`; warnings do not.
+"""
+
+import json
+from collections import defaultdict
+from itertools import combinations
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pandas as pd
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities import rank_zero_info
+
+from textcls.data import SPLITS, DataError, TextClassificationData, label_sort_key
+
+REPORT_FILE = "data_check.json"
+ROWS_FILE = "split_rows.json"
+CHART_FILE = "class_counts.png"
+
+
+class DataCheck(Callback):
+    """Checks the data at the start of `fit` (and in `textcls check-data`).
+
+    Reports rows, class counts and shares per split, labels only in validation/test, labels that
+    differ only by case or spacing, small classes, empty and duplicate texts, texts shared between
+    splits, and token lengths; writes `data_check.json`, `split_rows.json` and `class_counts.png`
+    into the run's log folder. Errors stop `fit` with one line; the rest are warnings.
+
+    Args:
+        enabled: Check the data at the start of `fit`.
+        min_class_examples: Warn about classes with fewer training examples than this.
+        truncation_warning: Warn when more than this share of a split's texts is cut at data.max_length.
+        length_sample: Measure token lengths on at most this many texts per split (a seeded sample).
+        examples: How many example texts or rows each problem lists.
+    """
+
+    def __init__(
+        self,
+        enabled: bool = True,
+        min_class_examples: int = 5,
+        truncation_warning: float = 0.05,
+        length_sample: int = 20_000,
+        examples: int = 3,
+    ):
+        self.enabled, self.min_class_examples = enabled, min_class_examples
+        self.truncation_warning, self.length_sample, self.examples = (
+            truncation_warning,
+            length_sample,
+            examples,
+        )
+
+    def check(self, data: TextClassificationData) -> dict:
+        """The full report of `data` as a JSON-ready dict (see `check_data`)."""
+        return check_data(
+            data, self.min_class_examples, self.truncation_warning, self.length_sample, self.examples
+        )
+
+    def run(
+        self, data: TextClassificationData, folder: Path | None, table: bool = True, say=rank_zero_info
+    ) -> dict:
+        """Check, write into `folder` (when given), print with `say`, and raise DataError on an error."""
+        report = self.check(data)
+        if folder is not None:
+            write_outputs(report, data, folder)
+        say(render(report, table=table))
+        raise_on_errors(report)
+        return report
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage != "fit" or not self.enabled or trainer.datamodule is None:
+            return
+        folder = Path(trainer.log_dir or ".") if trainer.is_global_zero else None
+        # data.py prints the class table at the start of fit already
+        self.run(trainer.datamodule, folder, table=False)
+
+
+# ----------------------------------------------------------------------------- the checks
+
+
+def check_data(
+    data: TextClassificationData,
+    min_class_examples: int = 5,
+    truncation_warning: float = 0.05,
+    length_sample: int = 20_000,
+    examples: int = 3,
+) -> dict:
+    """Counts, token lengths and problems of every labelled split.
+
+    Returns a dict with `labels`, `max_length`, `splits` (per split: rows, class_counts,
+    class_shares, token_lengths) and `problems` (each: level "error" or "warning", code, message,
+    examples).
+    """
+    # labels only in validation/test are reported here as an error rather than raised while reading
+    frames = data._read_splits(check_labels=False)
+    labels = _label_names(data, frames)
+    problems = (
+        _unseen_labels(data, frames, labels)
+        + _label_variants(frames)
+        + _small_classes(frames, labels, min_class_examples)
+        + _empty_texts(data, examples)
+        + _duplicates(frames, examples)
+        + _leakage(frames, examples)
+    )
+    splits = {}
+    for split in [s for s in SPLITS if s in frames]:
+        frame = frames[split]
+        counts = frame["label"].value_counts()
+        ordered = sorted(set(labels) | set(counts.index), key=label_sort_key)
+        splits[split] = {
+            "rows": len(frame),
+            "class_counts": {name: int(counts.get(name, 0)) for name in ordered},
+            "class_shares": {name: round(float(counts.get(name, 0)) / len(frame), 4) for name in ordered},
+            "token_lengths": _token_lengths(data, frame, length_sample),
+        }
+    problems += _truncation(splits, data.hparams.max_length, truncation_warning)
+    problems.sort(key=lambda p: p["level"] != "error")
+    return {"labels": labels, "max_length": data.hparams.max_length, "splits": splits, "problems": problems}
+
+
+def _problem(level: str, code: str, message: str, examples: list | None = None) -> dict:
+    return {"level": level, "code": code, "message": message, "examples": examples or []}
+
+
+def _label_names(data: TextClassificationData, frames: dict[str, pd.DataFrame]) -> list[str]:
+    if data.hparams.labels:
+        return list(data.hparams.labels)
+    source = frames["train"] if "train" in frames else pd.concat(frames.values())
+    return sorted(source["label"].unique().tolist(), key=label_sort_key)
+
+
+def _unseen_labels(data, frames: dict[str, pd.DataFrame], labels: list[str]) -> list[dict]:
+    out = []
+    known = set(labels)
+    where = "the given data.labels" if data.hparams.labels else "train"
+    for split in ("validation", "test"):
+        if split not in frames:
+            continue
+        unseen = sorted(set(frames[split]["label"]) - known, key=label_sort_key)
+        if unseen:
+            n = int(frames[split]["label"].isin(unseen).sum())
+            out.append(
+                _problem(
+                    "error",
+                    "labels_not_in_train",
+                    f"labels in {split} never occur in {where}: {', '.join(unseen)} ({n} rows); fix the "
+                    "labels or add training examples",
+                    unseen,
+                )
+            )
+    return out
+
+
+def _label_variants(frames: dict[str, pd.DataFrame]) -> list[dict]:
+    groups = defaultdict(set)
+    for frame in frames.values():
+        for label in frame["label"].unique():
+            groups[" ".join(label.split()).casefold()].add(label)
+    variants = [sorted(names) for names in groups.values() if len(names) > 1]
+    if not variants:
+        return []
+    named = "; ".join(" / ".join(repr(n) for n in names) for names in variants)
+    return [
+        _problem(
+            "error",
+            "label_variants",
+            f"labels that differ only by case or spacing would be trained as different classes: {named}; "
+            "write each label one way",
+            variants,
+        )
+    ]
+
+
+def _small_classes(frames: dict[str, pd.DataFrame], labels: list[str], minimum: int) -> list[dict]:
+    out = []
+    for split, frame in frames.items():
+        counts = frame["label"].value_counts()
+        if split == "train":
+            small = [f"{n} ({int(counts.get(n, 0))})" for n in labels if int(counts.get(n, 0)) < minimum]
+            if small:
+                out.append(
+                    _problem(
+                        "warning",
+                        "small_classes",
+                        f"train has fewer than {minimum} examples of {len(small)} classes: {', '.join(small)}",
+                        small,
+                    )
+                )
+            continue
+        missing = [n for n in labels if n not in counts.index]
+        if missing:
+            out.append(
+                _problem(
+                    "warning",
+                    "classes_missing",
+                    f"{split} has no examples of {len(missing)} classes: {', '.join(missing)} "
+                    "(their recall and F1 cannot be measured there)",
+                    missing,
+                )
+            )
+    return out
+
+
+def _empty_texts(data: TextClassificationData, examples: int) -> list[dict]:
+    return [
+        _problem(
+            "warning",
+            "empty_texts",
+            f"{split} had {len(rows)} empty or whitespace-only texts, dropped (source rows "
+            f"{', '.join(map(str, rows[:examples]))}{', ...' if len(rows) > examples else ''})",
+            rows[:examples],
+        )
+        for split, rows in data.empty_rows.items()
+        if rows
+    ]
+
+
+def _duplicates(frames: dict[str, pd.DataFrame], examples: int) -> list[dict]:
+    out = []
+    for split, frame in frames.items():
+        text = frame["text"].str.strip()
+        repeated = text.duplicated(keep="first")
+        if repeated.any():
+            shown = text[repeated].drop_duplicates().head(examples).tolist()
+            out.append(
+                _problem(
+                    "warning",
+                    "duplicate_texts",
+                    f"{split} has {int(repeated.sum())} repeated copies of {text[repeated].nunique()} texts",
+                    shown,
+                )
+            )
+        labels_per_text = frame.assign(text=text).groupby("text")["label"].nunique()
+        conflicting = labels_per_text[labels_per_text > 1]
+        if len(conflicting):
+            out.append(
+                _problem(
+                    "warning",
+                    "conflicting_labels",
+                    f"{split} has {len(conflicting)} texts that occur with different labels",
+                    conflicting.index[:examples].tolist(),
+                )
+            )
+    return out
+
+
+def _leakage(frames: dict[str, pd.DataFrame], examples: int) -> list[dict]:
+    texts = {split: set(frame["text"].str.strip()) for split, frame in frames.items()}
+    out = []
+    for a, b in combinations([s for s in SPLITS if s in frames], 2):
+        shared = texts[a] & texts[b]
+        if not shared:
+            continue
+        if texts[a] == texts[b]:
+            what = f"{a} and {b} are the same {len(shared)} texts: scores on {b} are optimistic"
+        else:
+            what = f"{len(shared)} texts occur in both {a} and {b}: scores on {b} overstate accuracy"
+        out.append(
+            _problem(
+                "warning",
+                "leakage",
+                what,
+                sorted(shared)[:examples],
+            )
+        )
+    return out
+
+
+def _token_lengths(data: TextClassificationData, frame: pd.DataFrame, sample: int) -> dict:
+    texts = frame["text"]
+    if len(texts) > sample:
+        texts = texts.sample(n=sample, random_state=data.hparams.seed)
+    # untruncated lengths (special tokens included), to see how much max_length cuts off
+    ids = data.tokenizer(texts.tolist(), add_special_tokens=True, truncation=False, verbose=False)[
+        "input_ids"
+    ]
+    lengths = np.array([len(x) for x in ids])
+    return {
+        "median": float(np.median(lengths)),
+        "p90": float(np.percentile(lengths, 90)),
+        "p99": float(np.percentile(lengths, 99)),
+        "max": int(lengths.max()),
+        "truncated_share": round(float((lengths > data.hparams.max_length).mean()), 4),
+        "measured_texts": len(lengths),
+    }
+
+
+def _truncation(splits: dict, max_length: int, threshold: float) -> list[dict]:
+    out = []
+    for split, info in splits.items():
+        lengths = info["token_lengths"]
+        if lengths["truncated_share"] > threshold:
+            out.append(
+                _problem(
+                    "warning",
+                    "truncation",
+                    f"{lengths['truncated_share']:.1%} of {split} texts are longer than data.max_length="
+                    f"{max_length} tokens and are cut; p90 is {lengths['p90']:.0f} and p99 "
+                    f"{lengths['p99']:.0f} tokens: consider raising data.max_length",
+                )
+            )
+    return out
+
+
+def raise_on_errors(report: dict) -> None:
+    """Raise DataError (one line) naming the first error and how many more there are."""
+    errors = [p for p in report["problems"] if p["level"] == "error"]
+    if errors:
+        more = f" (and {len(errors) - 1} more errors: run `textcls check-data`)" if len(errors) > 1 else ""
+        raise DataError(f"data check: {errors[0]['message']}{more}")
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def render(report: dict, table: bool = True) -> str:
+    """The report as text: the class table (optional), token lengths and problems."""
+    lines = []
+    splits = report["splits"]
+    if table:
+        width = max(len(n) for n in [*report["labels"], "label"])
+        lines.append("Label distribution:")
+        lines.append(f"{'label':<{width}} " + " ".join(f"{s:>16}" for s in splits))
+        names = sorted({n for info in splits.values() for n in info["class_counts"]}, key=label_sort_key)
+        for name in names:
+            cells = [
+                f"{info['class_counts'].get(name, 0):>8} ({info['class_shares'].get(name, 0):5.1%})"
+                for info in splits.values()
+            ]
+            lines.append(f"{name:<{width}} " + " ".join(cells))
+        lines.append(f"{'rows':<{width}} " + " ".join(f"{info['rows']:>16}" for info in splits.values()))
+    lines.append(f"Token lengths (max_length {report['max_length']}):")
+    for split, info in splits.items():
+        t = info["token_lengths"]
+        lines.append(
+            f"  {split:<10} median {t['median']:.0f}  p90 {t['p90']:.0f}  p99 {t['p99']:.0f}  max {t['max']}  "
+            f"truncated {t['truncated_share']:.1%}"
+        )
+    if not report["problems"]:
+        lines.append("Data check: no problems found")
+    for problem in report["problems"]:
+        lines.append(f"Data check {problem['level']}: {problem['message']}")
+        lines += [f"    e.g. {example!r}" for example in problem["examples"] if isinstance(example, str)]
+    return "\n".join(lines)
+
+
+def write_outputs(report: dict, data: TextClassificationData, folder: Path) -> None:
+    """Write the report (JSON), the row ids of each split (JSON) and the class-count chart (PNG)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / REPORT_FILE).write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    rows = {split: frame["row"].tolist() for split, frame in data._read_splits(check_labels=False).items()}
+    (folder / ROWS_FILE).write_text(json.dumps(rows))
+    plot_class_counts(report).savefig(folder / CHART_FILE, dpi=100)
+
+
+def plot_class_counts(report: dict):
+    """Horizontal bars of each class's count, one colour per split."""
+    from matplotlib.figure import Figure
+
+    names = report["labels"]
+    splits = list(report["splits"])
+    height = max(3.0, 0.25 * len(names) * len(splits) + 1.5)
+    fig = Figure(figsize=(8, height), layout="constrained")
+    ax = fig.add_subplot()
+    bar = 0.8 / len(splits)
+    y = np.arange(len(names))
+    for i, split in enumerate(splits):
+        counts = [report["splits"][split]["class_counts"].get(n, 0) for n in names]
+        ax.barh(y + i * bar, counts, height=bar, label=f"{split} ({report['splits'][split]['rows']} rows)")
+    ax.set_yticks(y + bar * (len(splits) - 1) / 2, names, fontsize=max(6, 11 - len(names) // 10))
+    ax.invert_yaxis()
+    ax.set_xlabel("texts")
+    ax.set_title("Texts per class and split")
+    ax.legend()
+    return fig

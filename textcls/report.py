@@ -1,0 +1,357 @@
+"""The test report: metrics, per-class table, confusion matrix, mistakes and a readable summary.
+
+`write_report` writes the files for any classifier's test predictions (the fine-tuned model through
+the `TestReport` callback, the baselines through textcls/baseline.py), so they are comparable.
+"""
+
+import json
+import time
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities import rank_zero_info
+from sklearn.metrics import (
+    accuracy_score,
+    classification_report,
+    confusion_matrix,
+    log_loss,
+    precision_recall_fscore_support,
+)
+
+from textcls.data import SPLITS
+
+BASELINES_FOLDER = "baselines"
+
+
+# ----------------------------------------------------------------------------- metrics and files
+
+
+def compute_metrics(y_true: np.ndarray, probs: np.ndarray) -> dict:
+    """Accuracy, macro/weighted F1, macro precision/recall and log loss of class-index labels."""
+    labels = np.arange(probs.shape[1])
+    y_pred = probs.argmax(1)
+    p, r, f, _ = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, average="macro", zero_division=0
+    )
+    _, _, fw, _ = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, average="weighted", zero_division=0
+    )
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "f1_macro": float(f),
+        "f1_weighted": float(fw),
+        "precision_macro": float(p),
+        "recall_macro": float(r),
+        "loss": float(log_loss(y_true, np.clip(probs, 1e-12, 1), labels=labels)),
+        "rows": len(y_true),
+    }
+
+
+def per_class_table(y_true: np.ndarray, y_pred: np.ndarray, label_names: list[str]) -> pd.DataFrame:
+    p, r, f, s = precision_recall_fscore_support(
+        y_true, y_pred, labels=np.arange(len(label_names)), zero_division=0
+    )
+    return pd.DataFrame({"label": label_names, "precision": p, "recall": r, "f1": f, "support": s})
+
+
+def plot_confusion(matrix: np.ndarray, label_names: list[str], title: str):
+    """The confusion matrix with counts in the cells; size and fonts scale with the number of classes."""
+    from matplotlib.figure import Figure
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    n = len(label_names)
+    side = min(40.0, max(5.0, 0.45 * n + 3))
+    font = max(5, 12 - n // 6)
+    fig = Figure(figsize=(side, side * 0.9), layout="constrained")
+    ax = fig.add_subplot()
+    ConfusionMatrixDisplay(matrix, display_labels=label_names).plot(
+        ax=ax, values_format="d", xticks_rotation="vertical", colorbar=n <= 30, text_kw={"fontsize": font}
+    )
+    ax.tick_params(labelsize=font + 1)
+    ax.set_xlabel("predicted label")
+    ax.set_ylabel("true label")
+    ax.set_title(title)
+    return fig
+
+
+def write_report(
+    folder: Path,
+    test: pd.DataFrame,
+    probs: np.ndarray,
+    label_names: list[str],
+    info: dict,
+    comparison: list[dict] | None = None,
+):
+    """Write the report files of predictions `probs` (rows of `test`, in order) into `folder`.
+
+    Files: metrics.json, per_class.csv, classification_report.txt, confusion_matrix.csv and .png,
+    predictions.csv, misclassified.csv (most confident mistakes first) and report.md.
+
+    Args:
+        folder: Where to write (created).
+        test: The test rows: `text`, `label` and `row` (the row number in the source file).
+        probs: Class probabilities, one row per test row, columns in `label_names` order.
+        label_names: Class names in index order.
+        info: What produced the predictions: `model` (a name), and optionally `description`,
+            `hyperparameters` (dict), `splits` ({split: {label: count}}), `train_seconds`.
+        comparison: Metrics of other models on the same rows (e.g. the baselines); when given,
+            report.md ends with a table comparing them with these predictions.
+
+    Returns:
+        The metrics dict and the confusion-matrix figure.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    index = {name: i for i, name in enumerate(label_names)}
+    y_true = test["label"].map(index).to_numpy()
+    y_pred = probs.argmax(1)
+    metrics = {"model": info["model"], **compute_metrics(y_true, probs)}
+    if info.get("train_seconds") is not None:
+        metrics["train_seconds"] = round(float(info["train_seconds"]), 1)
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
+
+    table = per_class_table(y_true, y_pred, label_names)
+    table.to_csv(folder / "per_class.csv", index=False)
+    text_report = classification_report(
+        y_true,
+        y_pred,
+        labels=np.arange(len(label_names)),
+        target_names=label_names,
+        digits=4,
+        zero_division=0,
+    )
+    (folder / "classification_report.txt").write_text(text_report)
+
+    matrix = confusion_matrix(y_true, y_pred, labels=np.arange(len(label_names)))
+    pd.DataFrame(matrix, index=label_names, columns=label_names).rename_axis("true \\ predicted").to_csv(
+        folder / "confusion_matrix.csv"
+    )
+    fig = plot_confusion(matrix, label_names, f"{info['model']}: confusion matrix ({len(test)} test texts)")
+    fig.savefig(folder / "confusion_matrix.png", dpi=100)
+
+    predictions = pd.DataFrame(
+        {
+            "row": test["row"].to_numpy(),
+            "text": test["text"].to_numpy(),
+            "true_label": test["label"].to_numpy(),
+            "predicted_label": [label_names[i] for i in y_pred],
+            "confidence": probs.max(1),
+        }
+    )
+    predictions.to_csv(folder / "predictions.csv", index=False)
+    mistakes = predictions[predictions["true_label"] != predictions["predicted_label"]]
+    mistakes = mistakes.sort_values("confidence", ascending=False, kind="stable")
+    mistakes.to_csv(folder / "misclassified.csv", index=False)
+
+    rows = [*comparison, metrics] if comparison else None
+    md = summary_markdown(metrics, table, matrix, label_names, mistakes, info, rows)
+    (folder / "report.md").write_text(md)
+    return metrics, fig
+
+
+def biggest_confusions(matrix: np.ndarray, label_names: list[str], top: int = 5) -> list[str]:
+    """The largest off-diagonal cells in words: "12 Business texts predicted as Sci/Tech"."""
+    off = matrix.copy()
+    np.fill_diagonal(off, 0)
+    cells = sorted(((off[i, j], i, j) for i, j in zip(*np.nonzero(off), strict=True)), key=lambda c: -c[0])
+    return [f"{n} {label_names[i]} texts predicted as {label_names[j]}" for n, i, j in cells[:top]]
+
+
+def _md_table(frame: pd.DataFrame) -> str:
+    def cell(v) -> str:
+        return f"{v:.4f}" if isinstance(v, float) else str(v).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def summary_markdown(
+    metrics: dict,
+    table: pd.DataFrame,
+    matrix: np.ndarray,
+    label_names: list[str],
+    mistakes: pd.DataFrame,
+    info: dict,
+    comparison: list[dict] | None,
+) -> str:
+    """report.md: model, data, hyper-parameters, metrics, per-class table, confusions, mistakes."""
+    out = [f"# Test report: {info['model']}", ""]
+    if info.get("description"):
+        out += [info["description"], ""]
+    if info.get("splits"):
+        out += ["## Data", ""]
+        splits = info["splits"]
+        rows = [
+            {"label": name, **{s: counts.get(name, 0) for s, counts in splits.items()}}
+            for name in label_names
+        ]
+        rows.append({"label": "**rows**", **{s: sum(counts.values()) for s, counts in splits.items()}})
+        out += [_md_table(pd.DataFrame(rows)), ""]
+    if info.get("hyperparameters"):
+        out += ["## Hyper-parameters", ""]
+        out += [f"- {k}: {v}" for k, v in info["hyperparameters"].items()] + [""]
+    out += ["## Metrics", ""]
+    shown = {k: v for k, v in metrics.items() if k != "model"}
+    values = pd.Series(list(shown.values()), dtype=object)  # keeps counts as integers
+    out += [_md_table(pd.DataFrame({"metric": list(shown), "value": values})), ""]
+    out += ["## Per class", "", _md_table(table), ""]
+    confusions = biggest_confusions(matrix, label_names)
+    out += ["## Biggest confusions", ""]
+    out += (
+        [f"- {c}" for c in confusions] if confusions else ["- none: every test text was classified correctly"]
+    )
+    out += ["", "## Most confident mistakes", ""]
+    if len(mistakes):
+        top = mistakes.head(5)[["row", "text", "true_label", "predicted_label", "confidence"]]
+        out += [_md_table(top.assign(text=top["text"].str.slice(0, 200))), ""]
+    else:
+        out += ["None.", ""]
+    if comparison:
+        out += ["## Comparison on the same test rows", ""]
+        frame = pd.DataFrame(comparison)[["model", "accuracy", "f1_macro", "train_seconds"]]
+        frame["train_seconds"] = frame["train_seconds"].map(
+            lambda s: "" if s is None or s != s else f"{s:.1f}"
+        )
+        out += [
+            _md_table(frame.rename(columns={"f1_macro": "macro F1", "train_seconds": "training time (s)"}))
+        ]
+        out += [""]
+    return "\n".join(out)
+
+
+def load_baseline_metrics(root: Path) -> list[dict]:
+    """The metrics.json of each baseline written under `root/baselines/` (by `textcls baseline`)."""
+    return [json.loads(p.read_text()) for p in sorted((root / BASELINES_FOLDER).glob("*/metrics.json"))]
+
+
+# ----------------------------------------------------------------------------- the callback
+
+
+class TestReport(Callback):
+    """Writes the test report into the run's log folder after `test`, and times `fit`.
+
+    After `test`: metrics.json, per_class.csv, classification_report.txt, confusion_matrix.csv/.png
+    (also logged to TensorBoard), predictions.csv, misclassified.csv and report.md, which compares
+    with the baselines of the same config when `textcls baseline` has written them. The time `fit`
+    took up to each checkpoint is stored in the checkpoint as `train_seconds`.
+
+    Args:
+        enabled: Write the report after `test`.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self._fit_start: float | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self.idx, self.probs, self.labels = [], [], []
+        self.train_seconds: float | None = None
+        self.checkpoint_info: dict = {}
+
+    # fit: time it
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._fit_start = time.perf_counter()
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        if self._fit_start is not None:
+            checkpoint["train_seconds"] = time.perf_counter() - self._fit_start
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._fit_start is not None:
+            rank_zero_info(f"fit took {time.perf_counter() - self._fit_start:.1f} s")
+
+    # test: collect, then write
+    def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._reset()
+        if trainer.ckpt_path:
+            # mmap: only the few small entries read here are loaded from disk
+            ckpt = torch.load(trainer.ckpt_path, map_location="cpu", weights_only=True, mmap=True)
+            self.train_seconds = ckpt.get("train_seconds")
+            self.checkpoint_info = {
+                "checkpoint": str(trainer.ckpt_path),
+                "epochs trained": ckpt.get("epoch", 0) + 1,
+                "optimizer steps": ckpt.get("global_step"),
+            }
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if not self.enabled:
+            return
+        self.idx.append(batch["idx"].detach().cpu())
+        self.probs.append(outputs["logits"].float().softmax(-1).cpu())
+
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self.enabled or not self.idx:
+            return
+        idx, probs = torch.cat(self.idx), torch.cat(self.probs)
+        if trainer.world_size > 1:
+            # distributed samplers give every rank the same number of rows (padding with repeats)
+            idx = pl_module.all_gather(idx.to(pl_module.device)).reshape(-1).cpu()
+            probs = pl_module.all_gather(probs.to(pl_module.device)).reshape(-1, probs.shape[-1]).cpu()
+        if not trainer.is_global_zero:
+            return
+        order = pd.Series(range(len(idx)), index=idx.numpy()).groupby(level=0).first().sort_index()
+        data = trainer.datamodule
+        test = data.frames["test"].iloc[order.index.to_numpy()].reset_index(drop=True)
+        probs = probs[torch.as_tensor(order.to_numpy().copy())].numpy()
+        folder = Path(trainer.log_dir or ".")
+        root = Path(getattr(trainer.logger, "root_dir", None) or folder.parent)
+        baselines = load_baseline_metrics(root)
+        info = self._info(trainer, pl_module, data)
+        metrics, fig = write_report(folder, test, probs, pl_module.label_names, info, baselines)
+        self._log_to_tensorboard(trainer, pl_module, data, metrics, fig)
+        rank_zero_info(
+            f"Test report written to {folder} (report.md, metrics.json, confusion_matrix.png, ...)"
+        )
+
+    def _info(self, trainer, pl_module, data) -> dict:
+        hp_model, hp_data = pl_module.hparams, data.hparams
+        splits = {
+            s: dict(zip(data.label_names, data.class_counts(s), strict=True))
+            for s in SPLITS
+            if s in data.frames
+        }
+        hyper = {
+            "backbone": hp_model.model_name_or_path,
+            "freeze_encoder": hp_model.freeze_encoder,
+            "learning_rate": hp_model.learning_rate,
+            "weight_decay": hp_model.weight_decay,
+            "warmup_ratio": hp_model.warmup_ratio,
+            "class_weights": hp_model.class_weights,
+            "label_smoothing": hp_model.label_smoothing,
+            "batch_size": hp_data.batch_size,
+            "max_length": hp_data.max_length,
+            "train_sample": hp_data.train_sample,
+            "seed": hp_data.seed,
+            "precision": trainer.precision,
+            **self.checkpoint_info,
+        }
+        name = "fine-tuned " + Path(str(hp_model.model_name_or_path)).name
+        if hp_model.freeze_encoder:
+            name += " (frozen encoder)"
+        return {
+            "model": name,
+            "description": f"Backbone `{hp_model.model_name_or_path}` with a classification head, "
+            f"evaluated on {len(data.frames['test'])} test texts.",
+            "hyperparameters": hyper,
+            "splits": splits,
+            "train_seconds": self.train_seconds,
+        }
+
+    def _log_to_tensorboard(self, trainer, pl_module, data, metrics: dict, fig) -> None:
+        logger = trainer.logger
+        if logger is None:
+            return
+        experiment = getattr(logger, "experiment", None)
+        if hasattr(experiment, "add_figure"):
+            experiment.add_figure("test/confusion_matrix", fig, global_step=trainer.global_step)
+        params = {**{f"model/{k}": v for k, v in pl_module.hparams.items() if k != "label_names"}}
+        params.update({f"data/{k}": v for k, v in data.hparams.items() if k != "labels"})
+        final = {f"hp/test_{k}": v for k, v in metrics.items() if isinstance(v, float)}
+        logger.log_hyperparams(params, final)
