@@ -9,7 +9,7 @@ from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningCLI
 
 from textcls.backbone import BackboneNotFoundError
-from textcls.callbacks import PredictionWriter
+from textcls.callbacks import PredictionWriter, ThroughputLogger
 from textcls.data import DataError, TextClassificationData
 from textcls.model import HyperParameterError, TextClassifier
 
@@ -32,6 +32,10 @@ class TextclsCLI(LightningCLI):
         # The label names come from the data (or from a checkpoint, through data.labels).
         parser.link_arguments("data.label_names", "model.label_names", apply_on="instantiate")
         parser.add_lightning_class_args(PredictionWriter, "prediction")
+        # on every fit without being listed in the config; `--throughput.enabled false` turns it off
+        parser.add_lightning_class_args(ThroughputLogger, "throughput")
+        # compiled models get few distinct batch shapes, so recompiles stay bounded
+        parser.link_arguments("model.compile", "data.bucket_lengths")
 
     def _parse_ckpt_path(self) -> None:
         """Make `--ckpt_path best|last|FILE` usable on its own: the checkpoint supplies the backbone,
