@@ -11,7 +11,7 @@ from lightning.pytorch.cli import LightningCLI
 
 from textcls.backbone import BackboneNotFoundError
 from textcls.baseline import run_baselines
-from textcls.callbacks import PredictionWriter
+from textcls.callbacks import PredictionWriter, ThroughputLogger
 from textcls.checks import DataCheck
 from textcls.data import DataError, TextClassificationData
 from textcls.model import HyperParameterError, TextClassifier
@@ -38,6 +38,10 @@ class TextclsCLI(LightningCLI):
         parser.add_lightning_class_args(PredictionWriter, "prediction")
         parser.add_lightning_class_args(DataCheck, "data_check")
         parser.add_lightning_class_args(TestReport, "report")
+        # on every fit without being listed in the config; `--throughput.enabled false` turns it off
+        parser.add_lightning_class_args(ThroughputLogger, "throughput")
+        # compiled models get few distinct batch shapes, so recompiles stay bounded
+        parser.link_arguments("model.compile", "data.bucket_lengths")
 
     def _parse_ckpt_path(self) -> None:
         """Make `--ckpt_path best|last|FILE` usable on its own: the checkpoint supplies the backbone,

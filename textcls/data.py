@@ -171,15 +171,29 @@ class EncodedTexts(Dataset):
         return item
 
 
-class Collator:
-    """Pads each batch to its own longest text (rounded up to `pad_to_multiple_of`)."""
+def length_buckets(max_length: int, smallest: int = 16) -> list[int]:
+    """Padded widths for compiled models: powers of two from `smallest`, then `max_length` itself."""
+    buckets = [smallest]
+    while buckets[-1] * 2 < max_length:
+        buckets.append(buckets[-1] * 2)
+    return sorted({b for b in buckets if b < max_length} | {max_length})
 
-    def __init__(self, pad_token_id: int, pad_to_multiple_of: int = 1):
+
+class Collator:
+    """Pads each batch to its own longest text (rounded up to `pad_to_multiple_of`), or to the
+    smallest of `buckets` that fits it, so that a compiled model sees few distinct shapes."""
+
+    def __init__(self, pad_token_id: int, pad_to_multiple_of: int = 1, buckets: Sequence[int] | None = None):
         self.pad_token_id, self.pad_to_multiple_of = pad_token_id, pad_to_multiple_of
+        self.buckets = sorted(buckets) if buckets else None
+
+    def width(self, longest: int) -> int:
+        if self.buckets:
+            return next((b for b in self.buckets if b >= longest), longest)
+        return math.ceil(longest / self.pad_to_multiple_of) * self.pad_to_multiple_of
 
     def __call__(self, items: list[dict]) -> dict[str, torch.Tensor]:
-        longest = max(len(item["input_ids"]) for item in items)
-        width = math.ceil(longest / self.pad_to_multiple_of) * self.pad_to_multiple_of
+        width = self.width(max(len(item["input_ids"]) for item in items))
         input_ids = torch.full((len(items), width), self.pad_token_id, dtype=torch.long)
         attention_mask = torch.zeros((len(items), width), dtype=torch.long)
         for row, item in enumerate(items):
@@ -270,6 +284,8 @@ class TextClassificationData(L.LightningDataModule):
         batch_size: Training batch size.
         eval_batch_size: Batch size for validation, test and predict (default: 2 x batch_size).
         group_by_length: Form training batches from texts of similar length (less padding, faster).
+        bucket_lengths: Pad batches to a few fixed lengths (powers of two up to max_length) instead of
+            their longest text (linked to model.compile).
         num_workers: DataLoader worker processes.
         encoding: Text encoding of the data files.
         empty_texts: What to do with empty or whitespace-only texts: "drop" (with a count) or "error".
@@ -298,6 +314,7 @@ class TextClassificationData(L.LightningDataModule):
         batch_size: int = 32,
         eval_batch_size: int | None = None,
         group_by_length: bool = True,
+        bucket_lengths: bool = False,
         num_workers: int = 0,
         encoding: str = "utf-8",
         empty_texts: str = "drop",
@@ -510,7 +527,8 @@ class TextClassificationData(L.LightningDataModule):
 
     def _loader(self, split: str, train: bool = False) -> DataLoader:
         data = self.encoded[split]
-        collate = Collator(self.tokenizer.pad_token_id, self._pad_multiple())
+        buckets = length_buckets(self.hparams.max_length) if self.hparams.bucket_lengths else None
+        collate = Collator(self.tokenizer.pad_token_id, self._pad_multiple(), buckets)
         common = {"collate_fn": collate, "num_workers": self.hparams.num_workers}
         common["persistent_workers"] = self.hparams.num_workers > 0
         if not train:

@@ -54,6 +54,9 @@ class TextClassifier(L.LightningModule):
         freeze_encoder: Train only the classification head (feature extraction), for comparison with
             full fine-tuning.
         trust_remote_code: Allow the backbone to run code from its repository.
+        compile: Compile the backbone with `torch.compile` (static shapes). Batches are then padded to
+            a few length buckets, so it compiles a bounded number of times; worth it on GPU for long
+            runs, rarely on CPU.
     """
 
     def __init__(
@@ -68,6 +71,7 @@ class TextClassifier(L.LightningModule):
         label_smoothing: float = 0.0,
         freeze_encoder: bool = False,
         trust_remote_code: bool = False,
+        compile: bool = False,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -77,6 +81,10 @@ class TextClassifier(L.LightningModule):
         # from_pretrained hands the network back in eval mode, and Lightning keeps each submodule's
         # mode as it finds it: without this, dropout would stay off during training.
         self.model.train()
+        if compile:
+            # one graph per (batch size, length bucket, train/eval): a handful, above dynamo's default of 8
+            torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
+            self.model.compile(dynamic=False)  # in place: the state_dict keys do not change
         if freeze_encoder:
             for name, param in self.model.named_parameters():
                 param.requires_grad = self._is_head(name)
