@@ -11,6 +11,8 @@ from lightning.pytorch.cli import LightningCLI
 from textcls.backbone import BackboneNotFoundError
 from textcls.callbacks import PredictionWriter
 from textcls.data import DataError, TextClassificationData
+from textcls.export import ExportError
+from textcls.inference import exported_settings, is_exported_folder
 from textcls.model import HyperParameterError, TextClassifier
 
 
@@ -19,7 +21,14 @@ class CheckpointError(ValueError):
 
 
 # Errors a user causes and can fix: shown as one line, not a traceback (TEXTCLS_DEBUG=1 shows it).
-USER_ERRORS = (DataError, HyperParameterError, BackboneNotFoundError, CheckpointError, FileNotFoundError)
+USER_ERRORS = (
+    DataError,
+    HyperParameterError,
+    BackboneNotFoundError,
+    CheckpointError,
+    FileNotFoundError,
+    ExportError,
+)
 
 
 class TextclsCLI(LightningCLI):
@@ -40,6 +49,15 @@ class TextclsCLI(LightningCLI):
         if not subcommand or not self.config[subcommand].get("ckpt_path"):
             return
         cfg = self.config[subcommand]
+        if is_exported_folder(cfg.ckpt_path):
+            # an exported folder holds the weights: it becomes the backbone, and no checkpoint is loaded
+            settings = exported_settings(cfg.ckpt_path)
+            overrides = {"model": {"model_name_or_path": cfg.ckpt_path}, "data": settings}
+            cfg.ckpt_path = None
+            self.config[subcommand] = self.parser._subcommands_action._name_parser_map[
+                subcommand
+            ].parse_object(overrides, cfg)
+            return
         cfg.ckpt_path = str(resolve_ckpt_path(cfg.ckpt_path, cfg))
         ckpt = load_checkpoint(cfg.ckpt_path)
         model_hp = {k: v for k, v in ckpt.get("hyper_parameters", {}).items() if not k.startswith("_")}
@@ -108,7 +126,16 @@ def load_checkpoint(path: str) -> dict:
 
 def main(args: list[str] | None = None) -> None:
     """Run the command line; user errors end in one line on stderr and exit code 2."""
+    argv = sys.argv[1:] if args is None else args
     try:
+        if argv and argv[0] == "export":
+            from textcls.export import main as export_main
+
+            return export_main(argv[1:])
+        if argv and argv[0] == "app":
+            from textcls.app import launch
+
+            return launch(argv[1:])
         TextclsCLI(
             TextClassifier,
             TextClassificationData,
