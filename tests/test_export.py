@@ -105,13 +105,20 @@ def test_predict_accepts_an_exported_folder(exported, trained):
 
 def test_export_refuses_to_overwrite(exported, trained):
     proc = run(
-        "export", "--ckpt_path", str(trained["ckpt"]), "--output_dir", str(exported), cwd=trained["tmp"], check=False
+        "export",
+        "--ckpt_path",
+        str(trained["ckpt"]),
+        "--output_dir",
+        str(exported),
+        cwd=trained["tmp"],
+        check=False,
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "exists and is not empty" in proc.stderr and "--overwrite" in proc.stderr
     assert (exported / "model.safetensors").is_file()
 
 
+@pytest.mark.slow
 def test_onnx_export_agrees_with_pytorch(trained, tmp_path):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
