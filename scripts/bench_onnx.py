@@ -31,8 +31,8 @@ def main() -> None:
     for bs in args.batch_sizes:
         speeds = []
         for run in (
-            lambda: predictor.predict_probs(texts, bs),
-            lambda: onnx_probs(session, predictor, texts, bs),
+            lambda bs=bs: predictor.predict_probs(texts, bs),
+            lambda bs=bs: onnx_probs(session, predictor, texts, bs),
         ):
             best = min(_timed(run) for _ in range(args.repeats))
             speeds.append(len(texts) / best)

@@ -9,6 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 
@@ -65,9 +66,12 @@ def page(model_path: str) -> None:
 
     text = st.text_area("Text to classify")
     if st.button("Classify") and text.strip():
-        probs = predictor.predict_probs([text])
-        row = predictor.results([text], probs, uncertain_below=threshold).iloc[0]
+        st.session_state["last"] = predictor.predict_probs([text])
+        row = predictor.results([text], st.session_state["last"], uncertain_below=threshold).iloc[0]
         history.append({"text": text, "label": row["label"], "confidence": float(row["confidence"])})
+    if "last" in st.session_state and text.strip():  # stays shown while the rest of the page is used
+        probs = st.session_state["last"]
+        row = predictor.results([text], probs, uncertain_below=threshold).iloc[0]
         if row["label"] == "UNCERTAIN":
             st.warning(f"Uncertain (best guess {predictor.label_names[int(probs[0].argmax())]})")
         st.subheader(f"Label: {row['label']}")
@@ -93,8 +97,6 @@ def page(model_path: str) -> None:
             for probs in predictor.iter_probs(texts, batch):
                 parts.append(probs)
                 bar.progress(min(1.0, len(parts) * batch / len(texts)), text="Predicting...")
-            import numpy as np
-
             results = predictor.results(texts, np.concatenate(parts), uncertain_below=threshold)
             st.dataframe(results)
             st.download_button("Download results (CSV)", results.to_csv(index=False), "predictions.csv")
