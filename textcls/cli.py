@@ -14,6 +14,8 @@ from textcls.baseline import run_baselines
 from textcls.callbacks import PredictionWriter, ThroughputLogger
 from textcls.checks import DataCheck
 from textcls.data import DataError, TextClassificationData
+from textcls.export import ExportError
+from textcls.inference import exported_settings, is_exported_folder
 from textcls.model import HyperParameterError, TextClassifier
 from textcls.report import BASELINES_FOLDER, TestReport
 
@@ -23,7 +25,14 @@ class CheckpointError(ValueError):
 
 
 # Errors a user causes and can fix: shown as one line, not a traceback (TEXTCLS_DEBUG=1 shows it).
-USER_ERRORS = (DataError, HyperParameterError, BackboneNotFoundError, CheckpointError, FileNotFoundError)
+USER_ERRORS = (
+    DataError,
+    HyperParameterError,
+    BackboneNotFoundError,
+    CheckpointError,
+    FileNotFoundError,
+    ExportError,
+)
 
 
 class TextclsCLI(LightningCLI):
@@ -50,6 +59,15 @@ class TextclsCLI(LightningCLI):
         if not subcommand or not self.config[subcommand].get("ckpt_path"):
             return
         cfg = self.config[subcommand]
+        if is_exported_folder(cfg.ckpt_path):
+            # an exported folder holds the weights: it becomes the backbone, and no checkpoint is loaded
+            settings = exported_settings(cfg.ckpt_path)
+            overrides = {"model": {"model_name_or_path": cfg.ckpt_path}, "data": settings}
+            cfg.ckpt_path = None
+            self.config[subcommand] = self.parser._subcommands_action._name_parser_map[
+                subcommand
+            ].parse_object(overrides, cfg)
+            return
         cfg.ckpt_path = str(resolve_ckpt_path(cfg.ckpt_path, cfg))
         ckpt = load_checkpoint(cfg.ckpt_path)
         model_hp = {k: v for k, v in ckpt.get("hyper_parameters", {}).items() if not k.startswith("_")}
@@ -171,12 +189,20 @@ def main(args: list[str] | None = None) -> None:
         if argv and argv[0] in TOOLS:
             run_tool(argv[0], argv[1:])
             return
+        if argv and argv[0] == "export":
+            from textcls.export import main as export_main
+
+            return export_main(argv[1:])
+        if argv and argv[0] == "app":
+            from textcls.app import launch
+
+            return launch(argv[1:])
         TextclsCLI(
             TextClassifier,
             TextClassificationData,
             seed_everything_default=42,
             save_config_kwargs={"overwrite": True},
-            parser_kwargs={"description": "More commands (see their --help): " + ", ".join(TOOLS)},
+            parser_kwargs={"description": "More commands (see their --help): " + ", ".join([*TOOLS, "export", "app"])},
             args=args,
         )
     except USER_ERRORS as err:

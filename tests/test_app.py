@@ -1,0 +1,87 @@
+"""End to end in a real browser: the Streamlit app on a tiny exported model, driven by headless Chromium."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_rows
+from tests.test_cli import ROOT, run
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
+]  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_app_in_browser(tmp_path, tiny_backbone):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    pytest.importorskip("streamlit", reason="streamlit is not installed (the app extra)")
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.skip("Debian chromium is not installed (apt-get install -y chromium)")
+    from tests.conftest import write_jsonl
+    from tests.test_cli import write_config
+
+    files = {
+        "train": write_jsonl(tmp_path / "train.jsonl", make_rows(30, seed=1)),
+        "test": write_jsonl(tmp_path / "test.jsonl", make_rows(5, seed=2)),
+        "predict": write_jsonl(tmp_path / "predict.jsonl", make_rows(2, seed=3)),
+    }
+    run("fit", "--config", str(write_config(tmp_path, tiny_backbone, files, max_epochs=1)), cwd=tmp_path)
+    folder = tmp_path / "exported"
+    ckpt = tmp_path / "logs" / "tiny" / "version_0" / "checkpoints" / "best.ckpt"
+    run("export", "--ckpt_path", str(ckpt), "--output_dir", str(folder), cwd=tmp_path)
+    upload = tmp_path / "batch.csv"
+    upload.write_text("text\n" + "".join(r["text"] + "\n" for r in make_rows(3, seed=4)))
+
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "textcls", "app", "--model", str(folder), "--port", str(port)]
+    server = subprocess.Popen(
+        cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(url + "/_stcore/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("the app did not answer within 60 s")
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1200, "height": 1800})
+            page.goto(url, timeout=60_000)
+            page.get_by_text("Model facts").wait_for(timeout=120_000)
+            page.get_by_label("Text to classify").fill("pizza recipe bake sauce dinner")
+            page.get_by_role("button", name="Classify").click()
+            label = page.get_by_text("Label: ").first
+            label.wait_for(timeout=60_000)
+            assert label.inner_text().split("Label: ")[1].strip() in {"food", "sports", "tech", "UNCERTAIN"}
+            page.locator("input[type=file]").set_input_files(str(upload))
+            page.get_by_text("Download results (CSV)").wait_for(timeout=60_000)
+            table = page.locator("[data-testid=stDataFrame]").first
+            table.wait_for(timeout=30_000)
+            page.screenshot(path=str(tmp_path / "app.png"), full_page=True)
+            browser.close()
+        assert (tmp_path / "app.png").stat().st_size > 10_000
+        print("screenshot:", tmp_path / "app.png")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -1,0 +1,138 @@
+"""Export: a Hugging Face folder that `pipeline` and `textcls predict` both load, with the same answers."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from tests.conftest import make_rows
+from tests.test_cli import run, write_config
+
+LONG_TEXT = " ".join(["pizza goal laptop"] * 40)  # far beyond max_length: truncation must match
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_backbone):
+    """A checkpoint of the tiny model trained for one epoch with max_length 16, and a test report."""
+    tmp = tmp_path_factory.mktemp("export")
+    from tests.conftest import write_jsonl
+
+    files = {
+        "train": write_jsonl(tmp / "train.jsonl", make_rows(30, seed=1)),
+        "test": write_jsonl(tmp / "test.jsonl", make_rows(5, seed=2)),
+        "predict": tmp / "predict.csv",
+    }
+    texts = [r["text"] for r in make_rows(4, seed=3)] + [LONG_TEXT]
+    pd.DataFrame({"text": texts}).to_csv(files["predict"], index=False)
+    config = write_config(tmp, tiny_backbone, files, max_epochs=1)
+    run("fit", "--config", str(config), "--data.max_length", "16", cwd=tmp)
+    run_dir = tmp / "logs" / "tiny" / "version_0"
+    # a test report as the test run writes it, in its own run folder next to the training run
+    report_dir = tmp / "logs" / "tiny" / "version_1"
+    report_dir.mkdir()
+    (report_dir / "metrics.json").write_text(json.dumps({"test/acc": 0.75, "test/f1_macro": 0.5}))
+    return {"tmp": tmp, "ckpt": run_dir / "checkpoints" / "best.ckpt", "files": files, "texts": texts}
+
+
+@pytest.fixture(scope="module")
+def exported(trained):
+    folder = trained["tmp"] / "exported"
+    run("export", "--ckpt_path", str(trained["ckpt"]), "--output_dir", str(folder), cwd=trained["tmp"])
+    return folder
+
+
+def test_export_writes_a_standard_folder(exported, trained):
+    names = {p.name for p in exported.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "README.md", "metrics.json"} <= names
+    assert not any(n.endswith((".bin", ".pt", ".ckpt")) for n in names)
+    config = json.loads((exported / "config.json").read_text())
+    assert config["id2label"] == {"0": "food", "1": "sports", "2": "tech"}
+    assert config["label2id"] == {"food": 0, "sports": 1, "tech": 2}
+    assert json.loads((exported / "tokenizer_config.json").read_text())["model_max_length"] == 16
+    card = (exported / "README.md").read_text()
+    assert "| test/acc | 0.7500 |" in card  # metrics from the test report
+    assert "learning_rate: 0.003" in card and "max_length: 16" in card  # training settings
+    assert str(trained["files"]["train"]) in card  # data
+    # no temporary folder is left behind
+    assert [p.name for p in exported.parent.iterdir() if p.name.startswith(".exported")] == []
+
+
+def test_pipeline_matches_textcls_predict(exported, trained):
+    from transformers import pipeline
+
+    out = trained["tmp"] / "preds.csv"
+    run(
+        "predict",
+        "--ckpt_path",
+        str(trained["ckpt"]),
+        "--data.predict_file",
+        str(trained["files"]["predict"]),
+        "--prediction.output_path",
+        str(out),
+        cwd=trained["tmp"],
+    )
+    preds = pd.read_csv(out)
+    classify = pipeline("text-classification", model=str(exported), device="cpu")
+    answers = classify(trained["texts"], top_k=None, truncation=True)
+    for (_, row), scores in zip(preds.iterrows(), answers, strict=True):
+        by_label = {s["label"]: s["score"] for s in scores}
+        assert max(by_label, key=by_label.get) == row["label"]
+        for label, score in by_label.items():
+            assert abs(score - row[f"prob_{label}"]) < 1e-5
+
+
+def test_predict_accepts_an_exported_folder(exported, trained):
+    from_ckpt, from_folder = trained["tmp"] / "a.csv", trained["tmp"] / "b.csv"
+    for source, out in ((trained["ckpt"], from_ckpt), (exported, from_folder)):
+        run(
+            "predict",
+            "--ckpt_path",
+            str(source),
+            "--data.predict_file",
+            str(trained["files"]["predict"]),
+            "--prediction.output_path",
+            str(out),
+            cwd=trained["tmp"],
+        )
+    a, b = pd.read_csv(from_ckpt), pd.read_csv(from_folder)
+    assert a["label"].tolist() == b["label"].tolist()
+    probs = [c for c in a.columns if c.startswith("prob_")]
+    assert probs == ["prob_food", "prob_sports", "prob_tech"]
+    assert np.abs(a[probs].to_numpy() - b[probs].to_numpy()).max() < 1e-5
+
+
+def test_export_refuses_to_overwrite(exported, trained):
+    proc = run(
+        "export",
+        "--ckpt_path",
+        str(trained["ckpt"]),
+        "--output_dir",
+        str(exported),
+        cwd=trained["tmp"],
+        check=False,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "exists and is not empty" in proc.stderr and "--overwrite" in proc.stderr
+    assert (exported / "model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_onnx_export_agrees_with_pytorch(trained, tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from textcls.export import ONNX_FILE, export, onnx_probs, onnx_session
+    from textcls.inference import load_predictor
+
+    texts = [r["text"] for r in make_rows(70, seed=7)] + [LONG_TEXT]  # 211 texts, mixed lengths
+    folder = export(str(trained["ckpt"]), str(tmp_path / "onnx"), onnx=True, check_texts=texts[:10])
+    predictor = load_predictor(folder)
+    torch_probs = predictor.predict_probs(texts, batch_size=16)
+    ort_probs = onnx_probs(onnx_session(folder / ONNX_FILE), predictor, texts, batch_size=16)
+    agreement = (torch_probs.argmax(-1) == ort_probs.argmax(-1)).mean()
+    assert agreement >= 0.995
+    assert np.abs(torch_probs - ort_probs).max() < 1e-4
+    # batch and sequence axes are dynamic: another batch size and length runs too
+    assert onnx_probs(onnx_session(folder / ONNX_FILE), predictor, texts[:3], batch_size=3).shape == (3, 3)
+    assert torch.equal(torch.as_tensor(torch_probs.argmax(-1)), torch.as_tensor(ort_probs.argmax(-1)))

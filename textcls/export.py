@@ -1,0 +1,258 @@
+"""`textcls export`: a checkpoint in, a standard Hugging Face model folder out (optionally ONNX too).
+
+The folder loads with `transformers.pipeline("text-classification", model=folder)`, with
+`textcls predict --ckpt_path folder`, and in the web app.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from textcls.inference import (
+    CONFUSION_MATRIX_FILE,
+    Predictor,
+    is_exported_folder,
+    load_predictor,
+)
+
+ONNX_FILE = "model.onnx"
+MIN_ONNX_AGREEMENT = 0.995
+
+
+class ExportError(ValueError):
+    """An export that cannot be done as asked."""
+
+
+def export(
+    ckpt_path: str,
+    output_dir: str,
+    overwrite: bool = False,
+    metrics: str | None = None,
+    onnx: bool = False,
+    check_texts: list[str] | None = None,
+) -> Path:
+    """Write the checkpoint as a Hugging Face folder, all at once: a folder that exists is complete.
+
+    Args:
+        ckpt_path: The textcls checkpoint.
+        output_dir: The folder to create.
+        overwrite: Replace `output_dir` when it exists and is not empty.
+        metrics: A test report's `metrics.json` (default: the one of the checkpoint's run, if any).
+        onnx: Also write `model.onnx` and check it against PyTorch on `check_texts`.
+        check_texts: Texts for the ONNX agreement check.
+    """
+    target = Path(output_dir).expanduser()
+    if target.exists() and (not target.is_dir() or any(target.iterdir())) and not overwrite:
+        raise ExportError(f"'{target}' exists and is not empty: choose another folder or pass --overwrite")
+    if is_exported_folder(ckpt_path):
+        raise ExportError(f"'{ckpt_path}' is already an exported folder: pass a checkpoint file")
+    predictor = load_predictor(ckpt_path)
+    if metrics:
+        if not Path(metrics).is_file():
+            raise ExportError(f"metrics file '{metrics}' does not exist")
+        predictor.metrics_path = Path(metrics)
+        matrix = Path(metrics).with_name(CONFUSION_MATRIX_FILE)
+        predictor.confusion_matrix_path = matrix if matrix.is_file() else None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp", dir=target.parent))
+    try:
+        write_folder(predictor, tmp)
+        if onnx:
+            export_onnx(predictor, tmp / ONNX_FILE)
+            if check_texts:
+                agreement = onnx_agreement(predictor, tmp / ONNX_FILE, check_texts)
+                print(f"ONNX Runtime agrees with PyTorch on {agreement:.2%} of {len(check_texts)} texts")
+                if agreement < MIN_ONNX_AGREEMENT:
+                    raise ExportError(f"ONNX agreement {agreement:.2%} is below {MIN_ONNX_AGREEMENT:.1%}")
+        if target.exists():
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def write_folder(predictor: Predictor, folder: Path) -> None:
+    """Weights (safetensors), config with id2label/label2id, tokenizer, report files and model card."""
+    predictor.model.save_pretrained(folder, safe_serialization=True)
+    # the exported tokenizer truncates where training did (with `truncation=True`)
+    predictor.tokenizer.model_max_length = predictor.max_length
+    predictor.tokenizer.save_pretrained(folder)
+    (folder / "training_settings.json").write_text(
+        json.dumps(predictor.hparams, indent=2, default=str), encoding="utf-8"
+    )
+    for path in (predictor.metrics_path, predictor.confusion_matrix_path):
+        if path is not None:
+            shutil.copyfile(path, folder / path.name)
+    (folder / "README.md").write_text(model_card(predictor), encoding="utf-8")
+
+
+def model_card(predictor: Predictor) -> str:
+    """A short README: what the model is, how to use it, its data, test metrics and training settings."""
+    model_hp = predictor.hparams.get("model", {})
+    data_hp = predictor.hparams.get("data", {})
+    backbone = model_hp.get("model_name_or_path", "?")
+    lines = [
+        "---",
+        "library_name: transformers",
+        "pipeline_tag: text-classification",
+        "---",
+        "",
+        "# Text classifier",
+        "",
+        f"Fine-tuned from `{backbone}` with textcls to classify text into "
+        f"{len(predictor.label_names)} classes: {', '.join(f'`{n}`' for n in predictor.label_names)}.",
+        "",
+        "## Use",
+        "",
+        "```python",
+        "from transformers import pipeline",
+        'classify = pipeline("text-classification", model="path/to/this/folder")',
+        'classify(["some text"], top_k=None, truncation=True)  # all class probabilities',
+        "```",
+        "",
+        f"Texts were truncated to {predictor.max_length} tokens in training; pass `truncation=True` "
+        "to do the same. Or: `textcls predict --ckpt_path path/to/this/folder --data.predict_file texts.csv`.",
+        "",
+        "## Data",
+        "",
+    ]
+    for key in ("train_file", "val_file", "test_file", "dataset_name", "dataset_config_name"):
+        if data_hp.get(key):
+            lines.append(f"- {key}: `{data_hp[key]}`")
+    for key in ("val_fraction", "test_fraction", "train_sample", "text_column", "label_column", "seed"):
+        if key in data_hp and data_hp[key] is not None:
+            lines.append(f"- {key}: {data_hp[key]}")
+    lines += ["", "## Test metrics", ""]
+    metrics = predictor.metrics
+    if metrics:
+        lines += ["| metric | value |", "|---|---|"]
+        lines += [f"| {k} | {_fmt(v)} |" for k, v in _flatten(metrics).items()]
+    else:
+        lines.append("No test report was found for this run (run `textcls test` before exporting).")
+    lines += ["", "## Training settings", ""]
+    for key, value in model_hp.items():
+        if key != "label_names":
+            lines.append(f"- {key}: {value}")
+    for key in ("max_length", "batch_size"):
+        if key in data_hp:
+            lines.append(f"- {key}: {data_hp[key]}")
+    for key in ("epoch", "global_step"):
+        if predictor.hparams.get(key) is not None:
+            lines.append(f"- checkpoint {key}: {predictor.hparams[key]}")
+    lines += ["", "Exported with `textcls export` from `" + str(predictor.source) + "`.", ""]
+    return "\n".join(lines)
+
+
+def _flatten(metrics: dict, prefix: str = "") -> dict:
+    """Numbers and short strings of a (nested) report, one level of keys joined by '/'."""
+    out = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}/"))
+        elif isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _fmt(value) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+# ----------------------------------------------------------------------------- ONNX
+
+
+def export_onnx(predictor: Predictor, path: Path) -> None:
+    """Write the model as ONNX with dynamic batch and sequence axes (inputs: input_ids, attention_mask)."""
+    import torch
+
+    try:
+        import onnxscript  # noqa: F401  (the dynamo exporter needs it)
+    except ImportError as err:
+        raise ExportError("ONNX export needs the onnx extra: pip install 'textcls[onnx]'") from err
+
+    class Logits(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask):
+            return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    example = predictor.encode(["an example text to trace", "and a second, longer example text to trace"])
+    batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
+    dims = {0: batch, 1: seq}
+    program = torch.onnx.export(
+        Logits(predictor.model).eval(),
+        (example["input_ids"], example["attention_mask"]),
+        input_names=["input_ids", "attention_mask"],
+        output_names=["logits"],
+        dynamic_shapes={"input_ids": dims, "attention_mask": dims},
+        dynamo=True,
+        verbose=False,
+    )
+    program.save(str(path))
+
+
+def onnx_session(path: Path):
+    """An ONNX Runtime CPU session for an exported `model.onnx`."""
+    import onnxruntime
+
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def onnx_probs(session, predictor: Predictor, texts: list[str], batch_size: int = 32) -> np.ndarray:
+    """Class probabilities from ONNX Runtime, tokenized exactly as the PyTorch predictor does."""
+    parts = []
+    for start in range(0, len(texts), batch_size):
+        enc = predictor.encode(texts[start : start + batch_size])
+        (logits,) = session.run(None, {k: v.numpy() for k, v in enc.items()})
+        logits = logits - logits.max(-1, keepdims=True)
+        parts.append(np.exp(logits) / np.exp(logits).sum(-1, keepdims=True))
+    return np.concatenate(parts)
+
+
+def onnx_agreement(predictor: Predictor, path: Path, texts: list[str]) -> float:
+    """Share of texts on which ONNX Runtime and PyTorch predict the same label."""
+    torch_labels = predictor.predict_probs(texts).argmax(-1)
+    onnx_labels = onnx_probs(onnx_session(path), predictor, texts).argmax(-1)
+    return float((torch_labels == onnx_labels).mean())
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def main(argv: list[str]) -> Path:
+    """`textcls export --ckpt_path C --output_dir D [--overwrite] [--metrics F] [--onnx --check_file F]`."""
+    parser = argparse.ArgumentParser(
+        prog="textcls export", description="Write a checkpoint as a Hugging Face model folder."
+    )
+    parser.add_argument("--ckpt_path", required=True, help="the textcls checkpoint (.ckpt)")
+    parser.add_argument("--output_dir", required=True, help="the folder to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace output_dir if it is not empty")
+    parser.add_argument(
+        "--metrics", help="a test report's metrics.json (default: found next to the checkpoint's run)"
+    )
+    parser.add_argument("--onnx", action="store_true", help="also write model.onnx (the onnx extra)")
+    parser.add_argument(
+        "--check_file",
+        help="CSV/JSONL texts (column `text`) on which ONNX Runtime must agree with PyTorch (>= 99.5%%)",
+    )
+    args = parser.parse_args(argv)
+    check_texts = None
+    if args.check_file:
+        from textcls.data import read_table
+
+        frame = read_table(args.check_file)
+        if "text" not in frame.columns:
+            raise ExportError(f"'{args.check_file}' has no column 'text'")
+        check_texts = frame["text"].astype(str).tolist()
+    target = export(args.ckpt_path, args.output_dir, args.overwrite, args.metrics, args.onnx, check_texts)
+    print(f"Exported {args.ckpt_path} to {target}", file=sys.stderr)
+    return target

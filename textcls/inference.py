@@ -1,0 +1,169 @@
+"""Use a trained classifier outside the Trainer: load a checkpoint or an exported folder, classify texts.
+
+One predictor serves the web app, the export checks and the benchmarks, and tokenizes exactly as
+`textcls predict` does (truncated to the training `max_length`, padded per batch).
+"""
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
+
+from textcls.backbone import load_classifier, load_tokenizer
+from textcls.callbacks import PredictionWriter
+
+METRICS_FILE = "metrics.json"
+CONFUSION_MATRIX_FILE = "confusion_matrix.png"
+DEFAULT_MAX_LENGTH = 128  # the data module's default, for checkpoints that do not record it
+
+
+def is_exported_folder(path: str | Path) -> bool:
+    """True for a Hugging Face model folder (what `textcls export` writes)."""
+    return Path(path).is_dir() and (Path(path) / "config.json").is_file()
+
+
+def exported_settings(folder: str | Path) -> dict:
+    """The label names (in class-index order) and `max_length` an exported folder was trained with."""
+    config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    id2label = config.get("id2label") or {}
+    labels = [id2label[k] for k in sorted(id2label, key=int)]
+    tokenizer_config = Path(folder) / "tokenizer_config.json"
+    max_length = DEFAULT_MAX_LENGTH
+    if tokenizer_config.is_file():
+        value = json.loads(tokenizer_config.read_text(encoding="utf-8")).get("model_max_length")
+        if isinstance(value, int) and value < 1_000_000:  # "no limit" is stored as a huge number
+            max_length = value
+    return {"labels": labels, "max_length": max_length}
+
+
+def find_run_file(ckpt_path: Path, name: str) -> Path | None:
+    """A test-report file (`metrics.json`, `confusion_matrix.png`) of the run a checkpoint belongs to.
+
+    `textcls test` writes its report into its own run folder, next to the training run's folder:
+    look in the checkpoint's run folder first, then in the newest sibling run that has one.
+    """
+    run_dir = ckpt_path.resolve().parent.parent  # <run>/checkpoints/<name>.ckpt
+    if (run_dir / name).is_file():
+        return run_dir / name
+    siblings = sorted(run_dir.parent.glob(f"*/{name}"), key=lambda p: p.stat().st_mtime)
+    return siblings[-1] if siblings else None
+
+
+@dataclass
+class Predictor:
+    """A classifier ready to predict: the Hugging Face model, its tokenizer and what it was trained with.
+
+    Args:
+        model: The sequence-classification model (its config names the labels).
+        tokenizer: The backbone's tokenizer.
+        max_length: Texts are truncated to this many tokens, as in training.
+        source: The checkpoint file or exported folder it was loaded from.
+        hparams: Training settings (the checkpoint's model and data hyper-parameters).
+        metrics_path: The test report's metrics, when the run has one.
+        confusion_matrix_path: The test report's confusion matrix image, when the run has one.
+    """
+
+    model: PreTrainedModel
+    tokenizer: object
+    max_length: int
+    source: Path
+    hparams: dict = field(default_factory=dict)
+    metrics_path: Path | None = None
+    confusion_matrix_path: Path | None = None
+
+    @property
+    def label_names(self) -> list[str]:
+        id2label = self.model.config.id2label
+        return [id2label[i] for i in range(len(id2label))]
+
+    @property
+    def metrics(self) -> dict | None:
+        if self.metrics_path is None:
+            return None
+        return json.loads(self.metrics_path.read_text(encoding="utf-8"))
+
+    def encode(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """Token ids and attention mask, truncated like the training data and padded to the longest."""
+        enc = self.tokenizer(
+            list(texts), truncation=True, max_length=self.max_length, padding=True, return_tensors="pt"
+        )
+        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+
+    @torch.inference_mode()
+    def iter_probs(self, texts: list[str], batch_size: int = 32) -> Iterator[np.ndarray]:
+        """Class probabilities, one (batch, num_labels) array per batch of `batch_size` texts, in order."""
+        for start in range(0, len(texts), batch_size):
+            logits = self.model(**self.encode(texts[start : start + batch_size])).logits
+            yield logits.float().softmax(-1).numpy()
+
+    def predict_probs(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """Class probabilities of all `texts`, shape (len(texts), num_labels)."""
+        parts = list(self.iter_probs(texts, batch_size))
+        return np.concatenate(parts) if parts else np.zeros((0, len(self.label_names)), np.float32)
+
+    def results(self, texts: list[str], probs: np.ndarray, uncertain_below: float = 0.0) -> pd.DataFrame:
+        """The same table `textcls predict` writes: text, label, confidence, prob_<label>."""
+        writer = PredictionWriter(uncertain_below=uncertain_below)
+        inputs = pd.DataFrame({"text": list(texts)})
+        return writer.frame(inputs, torch.arange(len(texts)), torch.as_tensor(probs), self.label_names)
+
+
+def load_predictor(path: str | Path) -> Predictor:
+    """Load a textcls checkpoint file or an exported Hugging Face folder for prediction (on CPU)."""
+    path = Path(path).expanduser()
+    predictor = _from_folder(path) if is_exported_folder(path) else _from_checkpoint(path)
+    predictor.model.eval()
+    return predictor
+
+
+def _from_folder(folder: Path) -> Predictor:
+    model = AutoModelForSequenceClassification.from_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder, use_fast=True)
+    hparams = {}
+    if (folder / "training_settings.json").is_file():
+        hparams = json.loads((folder / "training_settings.json").read_text(encoding="utf-8"))
+    metrics, matrix = folder / METRICS_FILE, folder / CONFUSION_MATRIX_FILE
+    return Predictor(
+        model,
+        tokenizer,
+        exported_settings(folder)["max_length"],
+        folder,
+        hparams,
+        metrics if metrics.is_file() else None,
+        matrix if matrix.is_file() else None,
+    )
+
+
+def _from_checkpoint(ckpt_path: Path) -> Predictor:
+    from textcls.cli import CheckpointError, load_checkpoint  # the CLI imports this module
+
+    if not ckpt_path.is_file():
+        raise CheckpointError(f"'{ckpt_path}' is neither a checkpoint file nor an exported model folder")
+    ckpt = load_checkpoint(str(ckpt_path))
+    model_hp = ckpt["hyper_parameters"]
+    data_hp = ckpt.get("datamodule_hyper_parameters", {})
+    backbone, trust = model_hp["model_name_or_path"], model_hp.get("trust_remote_code", False)
+    model = load_classifier(backbone, list(model_hp["label_names"]), trust)
+    # the LightningModule keeps the network as `self.model`
+    weights = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    model.load_state_dict(weights)
+    hparams = {
+        "model": {k: v for k, v in model_hp.items() if not k.startswith("_")},
+        "data": dict(data_hp),
+        "epoch": ckpt.get("epoch"),
+        "global_step": ckpt.get("global_step"),
+    }
+    return Predictor(
+        model,
+        load_tokenizer(backbone, trust),
+        int(data_hp.get("max_length", DEFAULT_MAX_LENGTH)),
+        ckpt_path,
+        hparams,
+        find_run_file(ckpt_path, METRICS_FILE),
+        find_run_file(ckpt_path, CONFUSION_MATRIX_FILE),
+    )
