@@ -202,7 +202,9 @@ def main(args: list[str] | None = None) -> None:
             TextClassificationData,
             seed_everything_default=42,
             save_config_kwargs={"overwrite": True},
-            parser_kwargs={"description": "More commands (see their --help): " + ", ".join([*TOOLS, "export", "app"])},
+            parser_kwargs={
+                "description": "More commands (see their --help): " + ", ".join([*TOOLS, "export", "app"])
+            },
             args=args,
         )
     except USER_ERRORS as err:
