@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from textcls.backbone import BackboneNotFoundError
 from textcls.baseline import run_baselines
@@ -15,6 +16,7 @@ from textcls.callbacks import PredictionWriter, ThroughputLogger
 from textcls.checks import DataCheck
 from textcls.data import DataError, TextClassificationData
 from textcls.export import ExportError
+from textcls.faults import FiniteLossCheck, NonFiniteLossError, ResumeCheckpoint
 from textcls.inference import exported_settings, is_exported_folder
 from textcls.model import HyperParameterError, TextClassifier
 from textcls.report import BASELINES_FOLDER, TestReport
@@ -32,6 +34,11 @@ USER_ERRORS = (
     CheckpointError,
     FileNotFoundError,
     ExportError,
+    NonFiniteLossError,
+)
+OUT_OF_MEMORY = (
+    "out of GPU memory: lower data.batch_size (and raise trainer.accumulate_grad_batches to keep the "
+    "effective batch size), or lower data.max_length"
 )
 
 
@@ -69,6 +76,8 @@ class TextclsCLI(LightningCLI):
             ].parse_object(overrides, cfg)
             return
         cfg.ckpt_path = str(resolve_ckpt_path(cfg.ckpt_path, cfg))
+        if cfg.get("weights_only") is None:
+            cfg.weights_only = True  # Lightning's own loading of the checkpoint: no code execution either
         ckpt = load_checkpoint(cfg.ckpt_path)
         model_hp = {k: v for k, v in ckpt.get("hyper_parameters", {}).items() if not k.startswith("_")}
         data_hp = ckpt.get("datamodule_hyper_parameters", {})
@@ -182,8 +191,24 @@ def load_checkpoint(path: str) -> dict:
     return ckpt
 
 
+def user_error(err: BaseException) -> BaseException | None:
+    """The user error behind `err`, which Lightning or jsonargparse may have wrapped, if there is one."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, USER_ERRORS):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
+
+
 def main(args: list[str] | None = None) -> None:
-    """Run the command line; user errors end in one line on stderr and exit code 2."""
+    """Run the command line; user errors end in one line on stderr and exit code 2.
+
+    An interrupted `fit` saves a checkpoint, says how to resume and exits with 130 (Ctrl+C) or 143 (SIGTERM).
+    """
+    debug = os.environ.get("TEXTCLS_DEBUG", "0") not in ("", "0")
+    resume = ResumeCheckpoint()
     argv = sys.argv[1:] if args is None else list(args)
     try:
         if argv and argv[0] in TOOLS:
@@ -205,10 +230,21 @@ def main(args: list[str] | None = None) -> None:
             parser_kwargs={
                 "description": "More commands (see their --help): " + ", ".join([*TOOLS, "export", "app"])
             },
+            trainer_defaults={"callbacks": [resume, FiniteLossCheck()]},
             args=args,
         )
-    except USER_ERRORS as err:
-        if os.environ.get("TEXTCLS_DEBUG", "0") not in ("", "0"):
+    except (SIGTERMException, KeyboardInterrupt) as err:
+        where = f"; resume with `--ckpt_path last` (or --ckpt_path {resume.saved})" if resume.saved else ""
+        print(f"textcls: interrupted{where}", file=sys.stderr)
+        sys.exit(143 if isinstance(err, SIGTERMException) else 130)
+    except torch.cuda.OutOfMemoryError:
+        if debug:
             raise
-        print(f"textcls: error: {err}", file=sys.stderr)
+        print(f"textcls: error: {OUT_OF_MEMORY}", file=sys.stderr)
+        sys.exit(2)
+    except Exception as err:
+        cause = user_error(err)
+        if cause is None or debug:
+            raise
+        print(f"textcls: error: {cause}", file=sys.stderr)
         sys.exit(2)

@@ -1,10 +1,11 @@
 """Reading, label encoding, splitting, tokenization and batching: the LightningDataModule."""
 
 import hashlib
+import itertools
 import json
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence, Sized
 from pathlib import Path
 
 import lightning as L
@@ -31,7 +32,7 @@ def read_table(path: str, encoding: str = "utf-8") -> pd.DataFrame:
     """Read a CSV, TSV, JSONL/JSON, Parquet file or a `datasets.save_to_disk` folder into a frame of strings."""
     p = Path(path).expanduser()
     if not p.exists():
-        raise DataError(f"data file '{path}' does not exist")
+        raise DataError(f"data file '{path}' does not exist: check the path (relative to {Path.cwd()})")
     if p.is_dir():
         return _read_saved_dataset(p)
     suffix = p.suffix.lower()
@@ -57,6 +58,14 @@ def read_table(path: str, encoding: str = "utf-8") -> pd.DataFrame:
         raise DataError(f"'{path}' is empty") from err
     except pd.errors.ParserError as err:
         raise DataError(f"'{path}' is not well-formed {suffix[1:].upper()}: {str(err).strip()}") from err
+    except DataError:
+        raise
+    except LookupError as err:
+        raise DataError(f"unknown data.encoding '{encoding}': use e.g. utf-8, latin-1 or cp1252") from err
+    except OSError as err:
+        raise DataError(f"cannot read '{path}': {err.strerror or err}") from err
+    except ValueError as err:  # e.g. pyarrow.ArrowInvalid: not a Parquet file
+        raise DataError(f"'{path}' cannot be read as {suffix[1:].upper()}: {err}") from err
     if frame.empty:
         raise DataError(f"'{path}' has no data rows")
     return frame
@@ -71,7 +80,9 @@ def _read_jsonl(path: Path, encoding: str) -> pd.DataFrame:
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError as err:
-                raise DataError(f"'{path}' line {line_no} is not valid JSON: {err.msg}") from err
+                raise DataError(
+                    f"'{path}' line {line_no} is not valid JSON ({err.msg}): JSONL needs one JSON object per line"
+                ) from err
             if not isinstance(rows[-1], dict):
                 raise DataError(f"'{path}' line {line_no} is not a JSON object")
     return pd.DataFrame(rows)
@@ -80,7 +91,12 @@ def _read_jsonl(path: Path, encoding: str) -> pd.DataFrame:
 def _read_saved_dataset(path: Path) -> pd.DataFrame:
     import datasets
 
-    loaded = datasets.load_from_disk(str(path))
+    try:
+        loaded = datasets.load_from_disk(str(path))
+    except FileNotFoundError as err:
+        raise DataError(
+            f"'{path}' is a folder but not a saved dataset: point at a data file or a `save_to_disk` folder"
+        ) from err
     if isinstance(loaded, datasets.DatasetDict):
         raise DataError(f"'{path}' holds several splits ({', '.join(loaded)}): point at one split's folder")
     return loaded.to_pandas()
@@ -130,11 +146,14 @@ def stratified_split(
     split (all their rows stay in train).
     """
     rng = np.random.default_rng(seed)
-    labels = np.asarray(labels, dtype=object)
+    # grouped in Python: numpy compares strings without their trailing NUL characters
+    by_label: dict[str, list[int]] = {}
+    for i, label in enumerate(labels):
+        by_label.setdefault(label, []).append(i)
     out: dict[str, list[np.ndarray]] = {"train": [], **{name: [] for name in fractions}}
     too_small = []
-    for label in sorted(set(labels.tolist()), key=label_sort_key):
-        rows = rng.permutation(np.flatnonzero(labels == label))
+    for label in sorted(by_label, key=label_sort_key):
+        rows = rng.permutation(np.asarray(by_label[label]))
         takes = {name: max(1, round(len(rows) * frac)) for name, frac in fractions.items() if frac > 0}
         if len(rows) - sum(takes.values()) < 1:
             too_small.append(label)
@@ -229,7 +248,9 @@ class LengthGroupedBatchSampler(BatchSampler):
         self.epoch = 0
 
     def __iter__(self) -> Iterator[list[int]]:
-        rng = np.random.default_rng((self.seed, self.epoch))
+        # the epoch Lightning gives the sampler, so a resumed run draws the same order
+        epoch = getattr(self.sampler, "epoch", self.epoch)
+        rng = np.random.default_rng((self.seed, epoch))
         self.epoch += 1
         indices = list(self.sampler)
         window = self.batch_size * self.window_batches
@@ -241,6 +262,45 @@ class LengthGroupedBatchSampler(BatchSampler):
             batches = [b for b in batches if len(b) == self.batch_size]
         for i in rng.permutation(len(batches)):
             yield batches[i]
+
+
+class SeededRandomSampler(RandomSampler):
+    """A random order drawn from the seed and the epoch alone (Lightning sets the epoch), so that a
+    resumed run, or a second run with the same seed, sees the same batches."""
+
+    def __init__(self, data_source: Sized, seed: int = 0):
+        super().__init__(data_source, generator=torch.Generator())
+        self.seed, self.epoch = seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        self.generator.manual_seed(self.seed * 1_000_003 + self.epoch)
+        return super().__iter__()
+
+
+class ResumableDataLoader(DataLoader):
+    """A training DataLoader that Lightning can resume mid-epoch.
+
+    Its state (saved in checkpoints) is how many of the epoch's batches were done, read from
+    `batches_done`; after loading it, the next epoch skips that many batches, so the resumed run
+    continues with the batches an uninterrupted run would have seen next.
+    """
+
+    def __init__(self, *args, batches_done: Callable[[], int] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.batches_done, self.skip = batches_done, 0
+
+    def state_dict(self) -> dict:
+        return {"batches_done": self.batches_done() if self.batches_done else 0}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.skip = int(state_dict.get("batches_done", 0))
+
+    def __iter__(self) -> Iterator:
+        skip, self.skip = self.skip, 0
+        return itertools.islice(super().__iter__(), skip, None)
 
 
 class SortedSampler(Sampler[int]):
@@ -531,15 +591,26 @@ class TextClassificationData(L.LightningDataModule):
         collate = Collator(self.tokenizer.pad_token_id, self._pad_multiple(), buckets)
         common = {"collate_fn": collate, "num_workers": self.hparams.num_workers}
         common["persistent_workers"] = self.hparams.num_workers > 0
+        # a loader's own generator keeps it from drawing on the global one that dropout uses
+        common["generator"] = torch.Generator().manual_seed(self.hparams.seed)
         if not train:
             size = self.hparams.eval_batch_size or 2 * self.hparams.batch_size
             return DataLoader(data, batch_size=size, sampler=SortedSampler(data.lengths), **common)
+        common["batches_done"] = self._train_batches_done
+        sampler = SeededRandomSampler(data, self.hparams.seed)
         if not self.hparams.group_by_length:
-            return DataLoader(data, batch_size=self.hparams.batch_size, shuffle=True, **common)
-        sampler = LengthGroupedBatchSampler(
-            RandomSampler(data), self.hparams.batch_size, False, data.lengths, seed=self.hparams.seed
+            return ResumableDataLoader(data, batch_size=self.hparams.batch_size, sampler=sampler, **common)
+        batches = LengthGroupedBatchSampler(
+            sampler, self.hparams.batch_size, False, data.lengths, seed=self.hparams.seed
         )
-        return DataLoader(data, batch_sampler=sampler, **common)
+        return ResumableDataLoader(data, batch_sampler=batches, **common)
+
+    def _train_batches_done(self) -> int:
+        """Batches of the current epoch already trained on (0 once the epoch is complete)."""
+        if self.trainer is None:
+            return 0
+        done = self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        return done if done < self.trainer.num_training_batches else 0
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", train=True)

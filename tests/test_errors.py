@@ -1,0 +1,398 @@
+"""Every bad input a user can give ends in one line that names the problem and the fix, never a traceback.
+
+Data problems are checked in-process (fast); a few cases go through the real command line to show the
+whole path: exit code 2, no traceback, the message on the last line of stderr.
+"""
+
+import json
+import os
+import pickle
+import time
+
+import lightning as L
+import pandas as pd
+import pytest
+import torch
+
+from tests.conftest import make_rows, write_jsonl
+from tests.test_cli import run, write_config
+from textcls import cli
+from textcls.backbone import BackboneNotFoundError, load_tokenizer
+from textcls.cli import CheckpointError, load_checkpoint, resolve_ckpt_path, user_error
+from textcls.data import DataError, TextClassificationData
+from textcls.faults import FiniteLossCheck, NonFiniteLossError
+from textcls.model import HyperParameterError, TextClassifier
+
+
+def data(tmp_path, **kwargs) -> TextClassificationData:
+    kwargs.setdefault("cache_dir", str(tmp_path / "cache"))
+    return TextClassificationData(**kwargs)
+
+
+def frames_error(tmp_path, **kwargs) -> str:
+    with pytest.raises(DataError) as err:
+        data(tmp_path, **kwargs).frames  # noqa: B018 (reading the property reads the files)
+    return str(err.value)
+
+
+def assert_clean_failure(proc, *words: str) -> str:
+    """Exit code 2, no traceback, and a last stderr line that contains `words`."""
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    for word in words:
+        assert word in last, last
+    return last
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def test_missing_file(tmp_path):
+    msg = frames_error(tmp_path, train_file=str(tmp_path / "nope.csv"))
+    assert "nope.csv' does not exist" in msg and "check the path" in msg
+
+
+def test_folder_that_is_not_a_dataset(tmp_path):
+    (tmp_path / "folder").mkdir()
+    msg = frames_error(tmp_path, train_file=str(tmp_path / "folder"))
+    assert "not a saved dataset" in msg and "point at a data file" in msg
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_unreadable_file(tmp_path):
+    path = tmp_path / "secret.csv"
+    path.write_text("text,label\na,b\n")
+    path.chmod(0)
+    assert "cannot read" in frames_error(tmp_path, train_file=str(path))
+
+
+def test_unknown_extension(tmp_path):
+    path = tmp_path / "data.xlsx"
+    path.write_text("x")
+    msg = frames_error(tmp_path, train_file=str(path))
+    assert "unknown extension '.xlsx'" in msg and ".csv, .tsv, .jsonl" in msg
+
+
+def test_corrupt_parquet(tmp_path):
+    path = tmp_path / "data.parquet"
+    path.write_text("not parquet")
+    assert "cannot be read as PARQUET" in frames_error(tmp_path, train_file=str(path))
+
+
+@pytest.mark.parametrize(
+    "name, content, expected",
+    [
+        ("empty.csv", "", "is empty"),
+        ("header.csv", "text,label\n", "has no data rows"),
+        ("header.tsv", "text\tlabel\n", "has no data rows"),
+        ("empty.jsonl", "\n", "has no data rows"),
+    ],
+)
+def test_empty_or_header_only(tmp_path, name, content, expected):
+    (tmp_path / name).write_text(content)
+    assert expected in frames_error(tmp_path, train_file=str(tmp_path / name))
+
+
+def test_missing_column_lists_the_columns(tmp_path):
+    path = write_jsonl(tmp_path / "t.jsonl", [{"sentence": "hi", "label": "a"}])
+    msg = frames_error(tmp_path, train_file=str(path))
+    assert "no column 'text'" in msg and "'sentence', 'label'" in msg and "data.text_column" in msg
+
+
+def test_not_utf8_names_the_encoding_option(tmp_path):
+    path = tmp_path / "latin.csv"
+    rows = "".join(f"café {i},{'ab'[i % 2]}\n" for i in range(20))
+    path.write_bytes(("text,label\n" + rows).encode("latin-1"))
+    msg = frames_error(tmp_path, train_file=str(path), val_fraction=0, test_fraction=0)
+    assert "not valid utf-8" in msg and "--data.encoding" in msg and "latin-1" in msg
+    frames = data(tmp_path, train_file=str(path), encoding="latin-1", val_fraction=0, test_fraction=0).frames
+    assert frames["train"]["text"].iloc[0] == "café 0"
+    assert "unknown data.encoding 'nope'" in frames_error(tmp_path, train_file=str(path), encoding="nope")
+
+
+def test_malformed_jsonl_line_number(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"text": "a", "label": "x"}\n{"text": "b", "label": "y"}\n{"text": "c", label: z}\n')
+    msg = frames_error(tmp_path, train_file=str(path))
+    assert "line 3 is not valid JSON" in msg and "one JSON object per line" in msg
+
+
+def test_ragged_csv(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("text,label\nfine,a\ntoo,many,fields\nok,b\n")
+    msg = frames_error(tmp_path, train_file=str(path))
+    assert "not well-formed CSV" in msg and "line 3" in msg
+
+
+def test_short_csv_row_is_a_missing_label(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("text,label\nfine,a\nno label here\nok,b\n")
+    assert "1 rows without a label (first at source row 1)" in frames_error(tmp_path, train_file=str(path))
+
+
+# ----------------------------------------------------------------------------- texts and labels
+
+
+def test_empty_texts_dropped_with_a_count_or_refused(tmp_path):
+    rows = make_rows(10) + [{"text": "  ", "label": "food"}, {"text": None, "label": "tech"}]
+    path = write_jsonl(tmp_path / "t.jsonl", rows)
+    with pytest.warns(UserWarning, match="dropped 2 empty or whitespace-only texts"):
+        frames = data(tmp_path, train_file=str(path), val_fraction=0, test_fraction=0).frames
+    assert len(frames["train"]) == 30
+    msg = frames_error(tmp_path, train_file=str(path), empty_texts="error")
+    assert "2 empty texts" in msg and "data.empty_texts=drop" in msg
+
+
+def test_missing_labels(tmp_path):
+    path = write_jsonl(
+        tmp_path / "t.jsonl", make_rows(5) + [{"text": "no label"}, {"text": "x", "label": ""}]
+    )
+    msg = frames_error(tmp_path, train_file=str(path))
+    assert "2 rows without a label (first at source row 15)" in msg and "fill or remove" in msg
+
+
+def test_numeric_text_column(tmp_path):
+    path = write_jsonl(tmp_path / "t.jsonl", [{"text": 3.5, "label": "a"}, {"text": 1, "label": "b"}])
+    msg = frames_error(tmp_path, train_file=str(path))
+    assert "non-text values" in msg and "data.text_column" in msg
+
+
+def test_label_only_in_test(tmp_path):
+    train = write_jsonl(tmp_path / "train.jsonl", make_rows(5))
+    test = write_jsonl(tmp_path / "test.jsonl", make_rows(2) + [{"text": "new", "label": "music"}])
+    msg = frames_error(tmp_path, train_file=str(train), test_file=str(test))
+    assert "labels in test never occur in train: music" in msg
+
+
+def test_single_class(tmp_path):
+    path = write_jsonl(tmp_path / "t.jsonl", [{"text": f"t {i}", "label": "only"} for i in range(10)])
+    msg = frames_error(tmp_path, train_file=str(path))
+    assert "single class ('only')" in msg and "at least two" in msg
+
+
+def test_class_with_one_example_stays_in_train(tmp_path):
+    path = write_jsonl(tmp_path / "t.jsonl", make_rows(10) + [{"text": "lonely", "label": "rare"}])
+    with pytest.warns(UserWarning, match="classes too small to split were kept in train only: rare"):
+        frames = data(tmp_path, train_file=str(path)).frames
+    assert "rare" in set(frames["train"]["label"]) and "rare" not in set(frames["validation"]["label"])
+
+
+def test_very_long_texts_are_truncated(tmp_path, tiny_backbone):
+    rows = make_rows(10) + [{"text": "goal " * 20_000, "label": "sports"}]
+    path = write_jsonl(tmp_path / "t.jsonl", rows)
+    module = data(tmp_path, train_file=str(path), model_name_or_path=tiny_backbone, max_length=16)
+    module.setup("fit")
+    lengths = module.encoded["train"].lengths
+    assert lengths.max() == 16 and len(lengths) == len(module.frames["train"])
+
+
+def test_predict_input_without_text_column(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("body\nhello\n")
+    with pytest.raises(DataError, match="predict data has no column 'text'; its columns are 'body'"):
+        data(tmp_path, predict_file=str(path)).read_predict_frame()
+
+
+def test_checkpoint_labels_do_not_match_the_test_data(tmp_path, tiny_backbone, data_files):
+    # a checkpoint supplies its labels through data.labels (see cli._parse_ckpt_path)
+    module = data(
+        tmp_path, test_file=str(data_files["test"]), labels=["neg", "pos"], model_name_or_path=tiny_backbone
+    )
+    with pytest.raises(DataError, match="not among the model's labels .* does not match the checkpoint"):
+        module.setup("test")
+
+
+# ----------------------------------------------------------------------------- settings
+
+
+@pytest.mark.parametrize(
+    "kwargs, expected",
+    [
+        ({"learning_rate": -1e-5}, "model.learning_rate must be positive"),
+        ({"warmup_ratio": 1.0}, "model.warmup_ratio must be in [0, 1)"),
+        ({"warmup_ratio": -0.1}, "model.warmup_ratio must be in [0, 1)"),
+        ({"label_smoothing": 1.5}, "model.label_smoothing must be in [0, 1)"),
+        ({"class_weights": [1.0]}, "model.class_weights needs 2 non-negative weights"),
+    ],
+)
+def test_invalid_model_hyper_parameters(kwargs, expected):
+    with pytest.raises(HyperParameterError) as err:
+        TextClassifier(model_name_or_path="never-loaded", label_names=["a", "b"], **kwargs)
+    assert expected in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "kwargs, expected",
+    [
+        ({"batch_size": 0}, "data.batch_size and data.eval_batch_size must be at least 1"),
+        ({"val_fraction": 0.6, "test_fraction": 0.5}, "add up to less than 1"),
+        ({"val_fraction": -0.1}, "must each be in [0, 1)"),
+        ({"max_length": 0}, "data.max_length must be at least 2"),
+        ({"empty_texts": "keep"}, "data.empty_texts must be 'drop' or 'error'"),
+    ],
+)
+def test_invalid_data_settings(tmp_path, kwargs, expected):
+    with pytest.raises(DataError) as err:
+        data(tmp_path, **kwargs)
+    assert expected in str(err.value)
+
+
+def test_hub_name_fails_fast_offline():
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    start = time.perf_counter()
+    with pytest.raises(BackboneNotFoundError) as err:
+        load_tokenizer("textcls-tests/no-such-model")
+    assert time.perf_counter() - start < 10
+    assert "(HF_HUB_OFFLINE is set)" in str(err.value) and "pass a local model folder" in str(err.value)
+
+
+def test_ckpt_path_that_does_not_exist(tmp_path):
+    with pytest.raises(CheckpointError, match="checkpoint 'nope.ckpt' does not exist"):
+        resolve_ckpt_path("nope.ckpt", None)
+
+
+def test_ckpt_path_that_is_not_a_checkpoint(tmp_path):
+    garbage = tmp_path / "notes.ckpt"
+    garbage.write_text("hello")
+    with pytest.raises(CheckpointError, match="is not a textcls checkpoint"):
+        load_checkpoint(str(garbage))
+    plain = tmp_path / "tensor.ckpt"
+    torch.save({"weights": torch.zeros(2)}, plain)
+    with pytest.raises(CheckpointError, match="no weights and hyper-parameters"):
+        load_checkpoint(str(plain))
+
+
+# ----------------------------------------------------------------------------- faults
+
+
+class _Exploit:
+    """Unpickling this would run code: it must never be unpickled."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_checkpoint_that_runs_code_is_refused_without_running_it(tmp_path, tiny_backbone, data_files):
+    marker = tmp_path / "code-ran"
+    evil = tmp_path / "evil.ckpt"
+    evil.write_bytes(pickle.dumps({"state_dict": {}, "hyper_parameters": _Exploit(marker)}))
+    config = write_config(tmp_path, tiny_backbone, data_files)
+    proc = run("test", "--config", str(config), "--ckpt_path", str(evil), cwd=tmp_path, check=False)
+    assert_clean_failure(proc, "is not a textcls checkpoint", "evil.ckpt")
+    assert not marker.exists()
+
+
+def test_cli_missing_data_file(tmp_path, tiny_backbone, data_files):
+    config = write_config(tmp_path, tiny_backbone, {**data_files, "train": tmp_path / "missing.jsonl"})
+    proc = run("fit", "--config", str(config), cwd=tmp_path, check=False)
+    assert_clean_failure(proc, "textcls: error:", "missing.jsonl' does not exist", "check the path")
+
+
+def test_cli_invalid_hyper_parameter(tmp_path, tiny_backbone, data_files):
+    config = write_config(tmp_path, tiny_backbone, data_files)
+    proc = run("fit", "--config", str(config), "--model.warmup_ratio", "1.5", cwd=tmp_path, check=False)
+    assert_clean_failure(proc, "textcls: error: model.warmup_ratio must be in [0, 1), got 1.5")
+
+
+def test_cli_value_of_the_wrong_type(tmp_path, tiny_backbone, data_files):
+    config = write_config(tmp_path, tiny_backbone, data_files)
+    proc = run("fit", "--config", str(config), "--data.batch_size", "many", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "data.batch_size" in proc.stderr and "many" in proc.stderr
+
+
+def test_cli_predict_output_folder_missing(tmp_path, tiny_backbone, data_files):
+    config = write_config(tmp_path, tiny_backbone, data_files)
+    out = tmp_path / "no-such-folder" / "preds.csv"
+    proc = run(
+        "predict", "--config", str(config), "--prediction.output_path", str(out), cwd=tmp_path, check=False
+    )
+    assert_clean_failure(proc, "no-such-folder", "does not exist: create it first")
+
+
+def test_out_of_memory_message(monkeypatch, capsys):
+    def oom(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(cli, "TextclsCLI", oom)
+    monkeypatch.delenv("TEXTCLS_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([])
+    assert exit_.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "out of GPU memory" in last and "data.batch_size" in last and "accumulate_grad_batches" in last
+    assert "data.max_length" in last
+
+
+def test_wrapped_user_errors_are_unwrapped():
+    try:
+        try:
+            raise DataError("the real problem")
+        except DataError as inner:
+            raise RuntimeError("instantiation failed") from inner
+    except RuntimeError as outer:
+        assert str(user_error(outer)) == "the real problem"
+    assert user_error(RuntimeError("a bug")) is None
+
+
+def test_debug_switch_shows_the_traceback(monkeypatch):
+    def fail(*args, **kwargs):
+        raise DataError("bad data")
+
+    monkeypatch.setattr(cli, "TextclsCLI", fail)
+    monkeypatch.setenv("TEXTCLS_DEBUG", "1")
+    with pytest.raises(DataError, match="bad data"):
+        cli.main([])
+
+
+class _NaNAfterTwoSteps(TextClassifier):
+    def loss(self, logits, labels):
+        loss = super().loss(logits, labels)
+        return loss * float("nan") if self.global_step >= 2 else loss
+
+
+def test_non_finite_loss_stops_with_the_step(tmp_path, tiny_backbone, data_files):
+    module = data(
+        tmp_path, train_file=str(data_files["train"]), model_name_or_path=tiny_backbone, batch_size=8
+    )
+    model = _NaNAfterTwoSteps(tiny_backbone, label_names=module.label_names)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    trainer = L.Trainer(
+        max_epochs=1, callbacks=[FiniteLossCheck()], logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+    )  # fmt: skip
+    with pytest.raises(NonFiniteLossError) as err:
+        trainer.fit(model, datamodule=module)
+    msg = str(err.value)
+    assert "the training loss became nan at step 2" in msg and "model.learning_rate" in msg
+    assert "16-mixed" in msg
+    # stopped before a NaN reached the weights
+    assert all(torch.isfinite(v).all() for v in model.state_dict().values() if v.is_floating_point())
+    assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_predictions_are_written_atomically(tmp_path):
+    from textcls.callbacks import write_atomically
+
+    target = tmp_path / "out.csv"
+    target.write_text("old,complete\n")
+
+    class Boom(pd.DataFrame):
+        def to_csv(self, path, **kwargs):
+            with open(path, "w") as f:
+                f.write("half")
+            raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_atomically(Boom({"a": [1]}), target)
+    assert target.read_text() == "old,complete\n"  # the old output is untouched
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]  # no temporary file left behind
+    write_atomically(pd.DataFrame({"a": [1, 2]}), target)
+    assert pd.read_csv(target)["a"].tolist() == [1, 2]
+    jsonl = tmp_path / "out.jsonl"
+    write_atomically(pd.DataFrame({"a": ["x"]}), jsonl)
+    assert json.loads(jsonl.read_text()) == {"a": "x"}
