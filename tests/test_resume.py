@@ -16,7 +16,9 @@ def fit_config(tmp_path, name, backbone, files, kill_at=None):
     path = write_config(folder, backbone, files, max_epochs=3)
     config = yaml.safe_load(path.read_text())
     if kill_at is not None:
-        config["trainer"]["callbacks"].append({"class_path": "tests.signals.SigtermAtStep", "init_args": {"step": kill_at}})
+        config["trainer"]["callbacks"].append(
+            {"class_path": "tests.signals.SigtermAtStep", "init_args": {"step": kill_at}}
+        )
     path.write_text(yaml.safe_dump(config))
     return path, folder / "logs" / "tiny"
 
@@ -27,7 +29,16 @@ def weights(ckpt_path):
 
 def predictions(config, tmp_path, name):
     out = tmp_path / f"{name}.csv"
-    run("predict", "--config", str(config), "--ckpt_path", "last", "--prediction.output_path", str(out), cwd=tmp_path)
+    run(
+        "predict",
+        "--config",
+        str(config),
+        "--ckpt_path",
+        "last",
+        "--prediction.output_path",
+        str(out),
+        cwd=tmp_path,
+    )
     return pd.read_csv(out)
 
 
@@ -51,7 +62,9 @@ def test_same_seed_same_run_and_sigterm_resume_matches(tmp_path, tiny_backbone, 
     saved = torch.load(cut_logs / "version_0" / "checkpoints" / "last.ckpt", weights_only=True)
     assert saved["global_step"] == 20
 
-    resume_cfg = write_config(tmp_path / "cut", tiny_backbone, data_files, max_epochs=3)  # same run, no killer
+    resume_cfg = write_config(
+        tmp_path / "cut", tiny_backbone, data_files, max_epochs=3
+    )  # same run, no killer
     run("fit", "--config", str(resume_cfg), "--ckpt_path", "last", cwd=tmp_path)
     resumed = weights(cut_logs / "version_1" / "checkpoints" / "last.ckpt")
     for key in reference:

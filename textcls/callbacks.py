@@ -129,6 +129,9 @@ class ThroughputLogger(L.Callback):
         self._seconds = 0.0
         self._restart_clock()
 
+    # a run resumed mid-epoch starts without on_train_epoch_start
+    on_train_start = on_train_epoch_start
+
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._restart_clock()  # validation inside an epoch is not training time
 

@@ -283,24 +283,19 @@ class SeededRandomSampler(RandomSampler):
 class ResumableDataLoader(DataLoader):
     """A training DataLoader that Lightning can resume mid-epoch.
 
-    Its state (saved in checkpoints) is how many of the epoch's batches were done, read from
-    `batches_done`; after loading it, the next epoch skips that many batches, so the resumed run
-    continues with the batches an uninterrupted run would have seen next.
+    Each pass starts after the batches of the current epoch already done (read from
+    `batches_done`; 0 except in a run resumed mid-epoch), so the resumed run continues with the
+    batches an uninterrupted run would have seen next. The count is read when the first batch is
+    taken, not when the iterator is made: Lightning makes one before it restores the checkpoint.
     """
 
     def __init__(self, *args, batches_done: Callable[[], int] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.batches_done, self.skip = batches_done, 0
-
-    def state_dict(self) -> dict:
-        return {"batches_done": self.batches_done() if self.batches_done else 0}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self.skip = int(state_dict.get("batches_done", 0))
+        self.batches_done = batches_done
 
     def __iter__(self) -> Iterator:
-        skip, self.skip = self.skip, 0
-        return itertools.islice(super().__iter__(), skip, None)
+        skip = self.batches_done() if self.batches_done else 0
+        yield from itertools.islice(super().__iter__(), skip, None)
 
 
 class SortedSampler(Sampler[int]):
