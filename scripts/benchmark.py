@@ -54,6 +54,8 @@ DATASETS = {
 }
 TRAIN_VARIANTS = ("textcls", "hf_trainer", "textbook", "bare_loop")
 PREDICT_VARIANTS = ("textcls_predict", "pipeline")
+# data preparation (read, split, tokenize or load the cache) of the dataset's whole train file, twice
+PREP_VARIANTS = ("data_prep_cold", "data_prep_warm")
 
 
 # ----------------------------------------------------------------------------- the parent
@@ -67,13 +69,20 @@ def main() -> None:
         result["peak_rss_mb"] = result.get("peak_rss_mb") or peak_rss_mb(resource.RUSAGE_SELF)
         Path(spec["result_file"]).write_text(json.dumps(result))
         return
-    if args.gpu:
-        gpu_note()
+    if args.report:
+        print(markdown(json.loads(Path(args.report).read_text())))
+        return
     started = time.perf_counter()
     results = {"machine": machine(), "command": " ".join(sys.argv), "datasets": {}}
     for name in args.dataset:
         results["datasets"][name] = run_dataset(name, args)
         print_table(name, results["datasets"][name])
+    if args.gpu:
+        for name in args.dataset:
+            run = gpu_run(name, args)
+            if run:
+                results["datasets"][f"{name}_gpu"] = run
+                print_table(f"{name}_gpu", run)
     results["total_seconds"] = time.perf_counter() - started
     print(f"\nBenchmark took {results['total_seconds'] / 60:.1f} min")
     if args.out:
@@ -93,28 +102,36 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--learning_rate", type=float, default=1e-4)
     p.add_argument("--warmup_ratio", type=float, default=0.06)
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--variants", nargs="+", default=[*TRAIN_VARIANTS, *PREDICT_VARIANTS])
+    p.add_argument(
+        "--variants",
+        nargs="+",
+        choices=[*TRAIN_VARIANTS, *PREDICT_VARIANTS, *PREP_VARIANTS],
+        default=[*TRAIN_VARIANTS, *PREDICT_VARIANTS],
+        help="what to run (data_prep_cold/_warm: `setup('fit')` on the whole train file, not by default)",
+    )
     p.add_argument("--work_dir", default="benchmark_runs", help="data, logs and the exported model")
     p.add_argument("--out", help="write the results as JSON here")
     p.add_argument("--gpu", action="store_true", help="also a DistilBERT-sized compute-only run on CUDA")
+    p.add_argument("--report", metavar="JSON", help="print the markdown tables of a results file and exit")
     p.add_argument("--child", choices=list(CHILDREN), help=argparse.SUPPRESS)
     p.add_argument("--spec", help=argparse.SUPPRESS)
     return p.parse_args()
 
 
-def run_dataset(name: str, args: argparse.Namespace) -> dict:
+def run_dataset(name: str, args: argparse.Namespace, backbone: str = BACKBONE, device: str = "cpu") -> dict:
     cfg = dict(DATASETS[name])
     for key in ("train_rows", "val_rows", "max_length", "textbook_length", "batch_size"):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
-    work = Path(args.work_dir).resolve() / name
+    work = Path(args.work_dir).resolve() / (name if device == "cpu" else f"{name}_{device}")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     files = prepare_data(cfg, work, args.seed)
     spec = {
         **{k: cfg[k] for k in ("max_length", "textbook_length", "batch_size")},
         **files,
-        "backbone": BACKBONE,
+        "backbone": backbone,
+        "device": device,
         "epochs": args.epochs,
         "learning_rate": args.learning_rate,
         "warmup_ratio": args.warmup_ratio,
@@ -134,6 +151,9 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict:
         spec["model_dir"] = export_model(out["variants"]["textcls"]["checkpoint"], work / "exported")
         for variant in predicting:
             out["variants"][variant] = run_child(variant, spec, work)
+    for variant in [v for v in PREP_VARIANTS if v in args.variants]:
+        spec.update(full_train=str(cfg["train_file"]), full_val=str(cfg["val_file"] or ""))
+        out["variants"][variant] = run_child(variant, spec, work)
     add_ratios(out["variants"])
     return out
 
@@ -169,7 +189,8 @@ def run_child(variant: str, spec: dict, work: Path) -> dict:
         raise SystemExit(f"{variant} failed (exit {done.returncode}); see {log}:\n{log.read_text()[-3000:]}")
     result = json.loads(Path(spec["result_file"]).read_text())
     result["process_seconds"] = time.perf_counter() - started
-    print(f"{result['samples_per_sec']:.1f} samples/s ({result['process_seconds']:.0f} s in all)", flush=True)
+    speed = f"{result['samples_per_sec']:.1f} samples/s" if "samples_per_sec" in result else ""
+    print(f"{speed} ({result['process_seconds']:.0f} s in all)", flush=True)
     return result
 
 
@@ -245,13 +266,22 @@ def peak_rss_mb(who: int) -> float:
     return resource.getrusage(who).ru_maxrss / 1024  # Linux reports KiB
 
 
-def gpu_note() -> None:
+def gpu_run(name: str, args: argparse.Namespace) -> dict | None:
+    """The same variants on CUDA with a DistilBERT-base-sized model of random weights (compute only:
+    its accuracy means nothing). MiniLM's tokenizer has DistilBERT's uncased 30,522-token vocabulary."""
     import torch
+    from transformers import AutoTokenizer, DistilBertConfig, DistilBertForSequenceClassification
+
+    from textcls.backbone import resolve_backbone
 
     if not torch.cuda.is_available():
-        print("--gpu: no CUDA device here, skipping the DistilBERT-sized GPU run")
-        return
-    print("--gpu: run `--child gpu` variants is not implemented in this version")
+        print("--gpu: no CUDA device here; skipping the DistilBERT-sized GPU run")
+        return None
+    folder = Path(args.work_dir).resolve() / "distilbert_random"
+    torch.manual_seed(args.seed)
+    DistilBertForSequenceClassification(DistilBertConfig(num_labels=2)).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(resolve_backbone(BACKBONE)).save_pretrained(folder)
+    return run_dataset(name, args, backbone=str(folder), device="cuda")
 
 
 # ----------------------------------------------------------------------------- training children
@@ -290,7 +320,7 @@ def child_textcls(spec: dict) -> dict:
         "--trainer.max_epochs",
         str(spec["epochs"]),
         "--trainer.accelerator",
-        "cpu",
+        "gpu" if spec["device"] == "cuda" else "cpu",
         "--trainer.gradient_clip_val",
         "1.0",  # the Trainer's default max_grad_norm; the same in all variants
         "--trainer.enable_progress_bar",
@@ -386,7 +416,8 @@ def child_hf(spec: dict, textbook: bool = False) -> dict:
         eval_strategy="no",
         save_strategy="no",
         report_to="none",
-        use_cpu=True,
+        use_cpu=spec["device"] == "cpu",
+        bf16=spec["device"] == "cuda",  # textcls's GPU default; the tutorials set fp16/bf16 on GPU too
         disable_tqdm=True,
     )
     clock = loop_clock(tf.TrainerCallback)
@@ -454,7 +485,8 @@ def child_bare_loop(spec: dict) -> dict:
     )
     data.setup("fit")
     L.seed_everything(spec["seed"])
-    model = load_classifier(spec["backbone"], data.label_names)
+    device = torch.device(spec["device"])
+    model = load_classifier(spec["backbone"], data.label_names).to(device)
     model.train()
     no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
     decay = [p for n, p in model.named_parameters() if not (n.endswith("bias") or "LayerNorm" in n)]
@@ -462,6 +494,7 @@ def child_bare_loop(spec: dict) -> dict:
         [{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
         lr=spec["learning_rate"],
         eps=1e-8,
+        fused=device.type == "cuda" or None,
     )
     loader = data.train_dataloader()
     total = len(loader) * spec["epochs"]
@@ -470,27 +503,32 @@ def child_bare_loop(spec: dict) -> dict:
     started = time.perf_counter()
     for _ in range(spec["epochs"]):
         for batch in loader:
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-            loss = F.cross_entropy(logits, batch["labels"])
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
+                logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            loss = F.cross_entropy(logits.float(), batch["labels"])
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             mask = batch["attention_mask"]
-            samples, real, padded = samples + len(mask), real + int(mask.sum()), padded + mask.numel()
+            samples, real, padded = samples + len(mask), real + mask.sum(), padded + mask.numel()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
     seconds = time.perf_counter() - started
     model.eval()
     correct = 0
     with torch.inference_mode():
         for batch in data.val_dataloader():
+            batch = {k: v.to(device) for k, v in batch.items()}
             logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
             correct += int((logits.argmax(-1) == batch["labels"]).sum())
     return {
         "samples_per_sec": samples / seconds,
         "train_seconds": seconds,
         "samples": samples,
-        "real_token_share": real / padded,
+        "real_token_share": float(real) / padded,
         "val_acc": correct / len(data.encoded["validation"]),
     }
 
@@ -512,7 +550,8 @@ def child_textcls_predict(spec: dict) -> dict:
     out = Path(spec["dir"]) / "predictions.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     trainer = L.Trainer(
-        accelerator="cpu",
+        accelerator="gpu" if spec["device"] == "cuda" else "cpu",
+        precision="bf16-mixed" if spec["device"] == "cuda" else "32-true",  # as textcls's auto precision
         logger=False,
         enable_progress_bar=False,
         enable_model_summary=False,
@@ -542,7 +581,7 @@ def child_pipeline(spec: dict) -> dict:
         model=spec["model_dir"],
         truncation=True,
         max_length=spec["max_length"],
-        device="cpu",
+        device=spec["device"],
     )
     started = time.perf_counter()
     out = pipe(texts)
@@ -555,6 +594,60 @@ def model_labels(folder: str) -> list[str]:
     return [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
 
 
+def child_data_prep(spec: dict) -> dict:
+    """`setup("fit")` of the whole train file, as `fit` does it before training; run twice on one cache."""
+    from textcls.data import TextClassificationData
+
+    started = time.perf_counter()
+    data = TextClassificationData(
+        train_file=spec["full_train"],
+        val_file=spec["full_val"] or None,
+        test_fraction=0.0,
+        model_name_or_path=spec["backbone"],
+        max_length=spec["max_length"],
+        cache_dir=str(Path(spec["work"]) / "prep_cache"),
+    )
+    data.setup("fit")
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "rows": sum(len(e) for e in data.encoded.values())}
+
+
+def markdown(results: dict) -> str:
+    """The tables of a results file, for docs/benchmarks.md."""
+    lines = []
+    for name, run in results["datasets"].items():
+        v, st = run["variants"], run["settings"]
+        lines += [
+            f"### {name}: {st['train_rows']} train / {st['val_rows']} validation rows, max_length "
+            f"{st['max_length']}, batch {st['batch_size']}, {st['epochs']} epoch(s), lr {st['learning_rate']}",
+            "",
+            "| variant | train samples/s | ratio to (2) | real-token share | peak RSS (MB) | val accuracy |",
+            "|---|---|---|---|---|---|",
+        ]
+        for i, key in enumerate(TRAIN_VARIANTS, start=1):
+            if key in v:
+                r = v[key]
+                lines.append(
+                    f"| ({i}) {key} | {r['samples_per_sec']:.2f} | {r.get('ratio_to_hf_trainer', float('nan')):.2f} "
+                    f"| {r['real_token_share']:.1%} | {r['peak_rss_mb']:.0f} | {r['val_acc']:.4f} |"
+                )
+        if any(k in v for k in PREDICT_VARIANTS):
+            lines += ["", "| predict | samples/s | ratio to pipeline | label agreement | peak RSS (MB) |"]
+            lines.append("|---|---|---|---|---|")
+            for key in PREDICT_VARIANTS:
+                if key in v:
+                    r = v[key]
+                    lines.append(
+                        f"| {key} | {r['samples_per_sec']:.2f} | {r.get('ratio_to_pipeline', float('nan')):.2f} "
+                        f"| {r.get('label_agreement', float('nan')):.1%} | {r['peak_rss_mb']:.0f} |"
+                    )
+        for key in PREP_VARIANTS:
+            if key in v:
+                lines.append(f"\n{key}: {v[key]['rows']} rows prepared in {v[key]['seconds']:.2f} s")
+        lines.append("")
+    return "\n".join(lines)
+
+
 CHILDREN = {
     "textcls": child_textcls,
     "hf_trainer": child_hf,
@@ -562,6 +655,8 @@ CHILDREN = {
     "bare_loop": child_bare_loop,
     "textcls_predict": child_textcls_predict,
     "pipeline": child_pipeline,
+    "data_prep_cold": child_data_prep,
+    "data_prep_warm": child_data_prep,
 }
 
 if __name__ == "__main__":
