@@ -645,7 +645,51 @@ def markdown(results: dict) -> str:
             if key in v:
                 lines.append(f"\n{key}: {v[key]['rows']} rows prepared in {v[key]['seconds']:.2f} s")
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines + targets(results))
+
+
+def targets(results: dict) -> list[str]:
+    """Issue 7's targets, checked against a results file (those whose runs are in it)."""
+    runs = {name: run["variants"] for name, run in results["datasets"].items()}
+    checks = []  # (what, measured, target, met)
+
+    def ratio(run: str, a: str, b: str) -> float | None:
+        v = runs.get(run, {})
+        return v[a]["samples_per_sec"] / v[b]["samples_per_sec"] if a in v and b in v else None
+
+    for run, a, b, floor in (
+        ("imdb", "textcls", "hf_trainer", 1.5),
+        ("imdb", "textcls", "textbook", 1.6),
+        ("sst2", "textcls", "hf_trainer", 1.3),
+        ("imdb", "textcls", "bare_loop", 0.9),
+        ("sst2", "textcls", "bare_loop", 0.9),
+        ("sst2", "textcls_predict", "pipeline", 3.0),
+        ("imdb", "textcls_predict", "pipeline", 1.2),
+    ):
+        r = ratio(run, a, b)
+        if r is not None:
+            checks.append((f"{run}: {a} / {b} samples/s", f"{r:.2f}", f">= {floor}", r >= floor))
+    sst2 = runs.get("sst2", {})
+    if "textcls" in sst2 and "hf_trainer" in sst2:
+        gap = sst2["textcls"]["val_acc"] - sst2["hf_trainer"]["val_acc"]
+        checks.append(("sst2: val accuracy textcls - Trainer", f"{gap:+.4f}", ">= -0.01", gap >= -0.01))
+    for run, v in runs.items():
+        if "label_agreement" in v.get("textcls_predict", {}):
+            agree = v["textcls_predict"]["label_agreement"]
+            checks.append((f"{run}: predict label agreement", f"{agree:.2%}", "100%", agree == 1.0))
+        if "data_prep_warm" in v:
+            warm = v["data_prep_warm"]
+            checks.append(
+                (
+                    f"{run}: second fit's data preparation ({warm['rows']} rows), s",
+                    f"{warm['seconds']:.2f}",
+                    "< 2",
+                    warm["seconds"] < 2,
+                )
+            )
+    lines = ["| target | measured | wanted | met |", "|---|---|---|---|"]
+    lines += [f"| {what} | {got} | {want} | {'yes' if ok else 'no'} |" for what, got, want, ok in checks]
+    return lines if checks else []
 
 
 CHILDREN = {
