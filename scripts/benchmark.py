@@ -67,6 +67,8 @@ def main() -> None:
         spec = json.loads(Path(args.spec).read_text())
         result = CHILDREN[args.child](spec)
         result["peak_rss_mb"] = result.get("peak_rss_mb") or peak_rss_mb(resource.RUSAGE_SELF)
+        used = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+        result["cpu_seconds"] = sum(u.ru_utime + u.ru_stime for u in used)
         Path(spec["result_file"]).write_text(json.dumps(result))
         return
     if args.report:
@@ -189,8 +191,13 @@ def run_child(variant: str, spec: dict, work: Path) -> dict:
         raise SystemExit(f"{variant} failed (exit {done.returncode}); see {log}:\n{log.read_text()[-3000:]}")
     result = json.loads(Path(spec["result_file"]).read_text())
     result["process_seconds"] = time.perf_counter() - started
+    # below ~0.9 on an idle machine: other jobs took CPU time from this variant, its speed is understated
+    result["cpu_share"] = result["cpu_seconds"] / result["process_seconds"] / os.cpu_count()
+    result["load_average_after"] = os.getloadavg()[0]
     speed = f"{result['samples_per_sec']:.1f} samples/s" if "samples_per_sec" in result else ""
-    print(f"{speed} ({result['process_seconds']:.0f} s in all)", flush=True)
+    print(
+        f"{speed} ({result['process_seconds']:.0f} s in all, CPU share {result['cpu_share']:.0%})", flush=True
+    )
     return result
 
 
@@ -621,15 +628,17 @@ def markdown(results: dict) -> str:
             f"### {name}: {st['train_rows']} train / {st['val_rows']} validation rows, max_length "
             f"{st['max_length']}, batch {st['batch_size']}, {st['epochs']} epoch(s), lr {st['learning_rate']}",
             "",
-            "| variant | train samples/s | ratio to (2) | real-token share | peak RSS (MB) | val accuracy |",
-            "|---|---|---|---|---|---|",
+            "| variant | train samples/s | ratio to (2) | real-token share | peak RSS (MB) | val accuracy "
+            "| CPU share |",
+            "|---|---|---|---|---|---|---|",
         ]
         for i, key in enumerate(TRAIN_VARIANTS, start=1):
             if key in v:
                 r = v[key]
                 lines.append(
                     f"| ({i}) {key} | {r['samples_per_sec']:.2f} | {r.get('ratio_to_hf_trainer', float('nan')):.2f} "
-                    f"| {r['real_token_share']:.1%} | {r['peak_rss_mb']:.0f} | {r['val_acc']:.4f} |"
+                    f"| {r['real_token_share']:.1%} | {r['peak_rss_mb']:.0f} | {r['val_acc']:.4f} "
+                    f"| {r.get('cpu_share', float('nan')):.0%} |"
                 )
         if any(k in v for k in PREDICT_VARIANTS):
             lines += ["", "| predict | samples/s | ratio to pipeline | label agreement | peak RSS (MB) |"]
