@@ -2,10 +2,12 @@
 
 Runs, for each config: `textcls baseline`, `textcls fit`, `textcls test --ckpt_path best`, then reads
 the metrics.json files they wrote. Several minutes per data set on CPU.
-    python scripts/make_results.py [configs/sst2_minilm.yaml ...]
+    python scripts/make_results.py [--reuse] [configs/sst2_minilm.yaml ...]
+With --reuse, a config whose baseline and test reports already exist is not run again.
 """
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -32,7 +34,7 @@ def newest_test_metrics(root: Path) -> dict:
     return json.loads(runs[-1].read_text())
 
 
-def main(configs: list[str]) -> None:
+def main(configs: list[str], reuse: bool = False) -> None:
     lines = [
         "# Results: baselines vs fine-tuning on the same rows",
         "",
@@ -44,9 +46,14 @@ def main(configs: list[str]) -> None:
         commands = [["baseline", "--config", config], ["fit", "--config", config]]
         commands.append(["test", "--config", config, "--ckpt_path", "best"])
         start = time.time()
-        for command in commands:
-            textcls(*command)
         root = logger_root(config)
+        done = (
+            list(root.glob("version_*/metrics.json"))
+            and (root / "baselines" / "tfidf_nb" / "metrics.json").exists()
+        )
+        if not (reuse and done):
+            for command in commands:
+                textcls(*command)
         rows = [
             json.loads((root / "baselines" / b / "metrics.json").read_text())
             for b in ("tfidf_logreg", "tfidf_nb")
@@ -58,10 +65,18 @@ def main(configs: list[str]) -> None:
             f"| {r['model']} | {r['rows']} | {r['accuracy']:.4f} | {r['f1_macro']:.4f} | {r.get('train_seconds', '')} |"
             for r in rows
         ]
-        lines += ["", f"All three commands took {time.time() - start:.0f} s.", ""]
+        took = (
+            f"All three commands took {time.time() - start:.0f} s"
+            if not (reuse and done)
+            else "Reused earlier runs"
+        )
+        load = os.getloadavg()[0]
+        lines += ["", f"{took}; 1-minute load average afterwards {load:.1f} on {os.cpu_count()} cores", ""]
+        lines += ["(a load above the core count means other jobs shared the CPU, so times are inflated).", ""]
     (ROOT / "docs" / "results.md").write_text("\n".join(lines))
     print("Wrote docs/results.md")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or CONFIGS)
+    args = [a for a in sys.argv[1:] if a != "--reuse"]
+    main(args or CONFIGS, reuse="--reuse" in sys.argv)
