@@ -65,14 +65,22 @@ def main(configs: list[str], reuse: bool = False) -> None:
             f"| {r['model']} | {r['rows']} | {r['accuracy']:.4f} | {r['f1_macro']:.4f} | {r.get('train_seconds', '')} |"
             for r in rows
         ]
-        took = (
-            f"All three commands took {time.time() - start:.0f} s"
-            if not (reuse and done)
-            else "Reused earlier runs"
-        )
-        load = os.getloadavg()[0]
-        lines += ["", f"{took}; 1-minute load average afterwards {load:.1f} on {os.cpu_count()} cores", ""]
-        lines += ["(a load above the core count means other jobs shared the CPU, so times are inflated).", ""]
+        if reuse and done:
+            lines += [
+                "",
+                "Reused the runs already in lightning_logs: their load at the time is not recorded here.",
+                "",
+            ]
+        else:
+            load = os.getloadavg()[0]
+            lines += [
+                "",
+                f"All three commands took {time.time() - start:.0f} s; 1-minute load average afterwards",
+            ]
+            lines += [
+                f"{load:.1f} on {os.cpu_count()} cores (above the core count, other jobs shared the CPU).",
+                "",
+            ]
     (ROOT / "docs" / "results.md").write_text("\n".join(lines))
     print("Wrote docs/results.md")
 
