@@ -73,7 +73,8 @@ class DataCheck(Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if stage != "fit" or not self.enabled or trainer.datamodule is None:
             return
-        folder = Path(trainer.log_dir or ".") if trainer.is_global_zero else None
+        log_dir = trainer.log_dir  # a collective under DDP: every rank must ask
+        folder = Path(log_dir or ".") if trainer.is_global_zero else None
         # data.py prints the class table at the start of fit already
         self.run(trainer.datamodule, folder, table=False)
 

@@ -294,13 +294,14 @@ class TestReport(Callback):
             # distributed samplers give every rank the same number of rows (padding with repeats)
             idx = pl_module.all_gather(idx.to(pl_module.device)).reshape(-1).cpu()
             probs = pl_module.all_gather(probs.to(pl_module.device)).reshape(-1, probs.shape[-1]).cpu()
+        log_dir = trainer.log_dir  # a collective under DDP: every rank must ask
         if not trainer.is_global_zero:
             return
         order = pd.Series(range(len(idx)), index=idx.numpy()).groupby(level=0).first().sort_index()
         data = trainer.datamodule
         test = data.frames["test"].iloc[order.index.to_numpy()].reset_index(drop=True)
         probs = probs[torch.as_tensor(order.to_numpy().copy())].numpy()
-        folder = Path(trainer.log_dir or ".")
+        folder = Path(log_dir or ".")
         root = Path(getattr(trainer.logger, "root_dir", None) or folder.parent)
         baselines = load_baseline_metrics(root)
         info = self._info(trainer, pl_module, data)
