@@ -4,7 +4,7 @@ Classify typed text or an uploaded CSV/JSONL file, keep the session's history, s
 """
 
 import argparse
-import subprocess
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -28,7 +28,8 @@ def launch(argv: list[str]) -> None:
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
         "--", "--model", args.model,
     ]  # fmt: skip
-    sys.exit(subprocess.call(command))
+    # become the Streamlit server, so stopping `textcls app` stops the server too
+    os.execv(sys.executable, command)
 
 
 def read_upload(name: str, data: bytes) -> pd.DataFrame:
