@@ -60,34 +60,26 @@ class TextclsCLI(LightningCLI):
         parser.link_arguments("model.compile", "data.bucket_lengths")
 
     def _parse_ckpt_path(self) -> None:
-        """Make `--ckpt_path best|last|FILE` usable on its own: the checkpoint supplies the backbone,
-        the label names and the tokenizer settings it was trained with."""
+        """Make `--ckpt_path best|last|FILE|EXPORTED_FOLDER` usable on its own: the checkpoint supplies
+        the backbone, the label names and the tokenizer settings it was trained with."""
         subcommand = self.config.get("subcommand")
         if not subcommand or not self.config[subcommand].get("ckpt_path"):
             return
         cfg = self.config[subcommand]
         if is_exported_folder(cfg.ckpt_path):
             # an exported folder holds the weights: it becomes the backbone, and no checkpoint is loaded
-            settings = exported_settings(cfg.ckpt_path)
-            overrides = {"model": {"model_name_or_path": cfg.ckpt_path}, "data": settings}
+            overrides = {
+                "model": {"model_name_or_path": cfg.ckpt_path},
+                "data": exported_settings(cfg.ckpt_path),
+            }
             cfg.ckpt_path = None
-            self.config[subcommand] = self.parser._subcommands_action._name_parser_map[
-                subcommand
-            ].parse_object(overrides, cfg)
-            return
-        cfg.ckpt_path = str(resolve_ckpt_path(cfg.ckpt_path, cfg))
-        if cfg.get("weights_only") is None:
-            cfg.weights_only = True  # Lightning's own loading of the checkpoint: no code execution either
-        ckpt = load_checkpoint(cfg.ckpt_path)
-        model_hp = {k: v for k, v in ckpt.get("hyper_parameters", {}).items() if not k.startswith("_")}
-        data_hp = ckpt.get("datamodule_hyper_parameters", {})
-        overrides = {"model": {k: v for k, v in model_hp.items() if k != "label_names"}}
-        overrides["data"] = {"labels": model_hp.get("label_names")}
-        if "max_length" in data_hp:
-            overrides["data"]["max_length"] = data_hp["max_length"]
-        self.config[subcommand] = self.parser._subcommands_action._name_parser_map[subcommand].parse_object(
-            overrides, cfg
-        )
+        else:
+            cfg.ckpt_path = str(resolve_ckpt_path(cfg.ckpt_path, cfg))
+            if cfg.get("weights_only") is None:
+                cfg.weights_only = True  # Lightning's own loading of the checkpoint: no code execution either
+            overrides = checkpoint_overrides(load_checkpoint(cfg.ckpt_path))
+        subparser = self.parser._subcommands_action._name_parser_map[subcommand]
+        self.config[subcommand] = subparser.parse_object(overrides, cfg)
 
     def before_instantiate_classes(self) -> None:
         trainer = self.config[self.subcommand].trainer
@@ -178,6 +170,17 @@ def resolve_ckpt_path(ckpt_path: str, cfg: Namespace) -> Path:
     if not path.is_file():
         raise CheckpointError(f"checkpoint '{ckpt_path}' does not exist")
     return path
+
+
+def checkpoint_overrides(ckpt: dict) -> dict:
+    """The config values a checkpoint carries: the model's settings, its label names and max_length."""
+    model_hp = {k: v for k, v in ckpt.get("hyper_parameters", {}).items() if not k.startswith("_")}
+    data_hp = ckpt.get("datamodule_hyper_parameters", {})
+    overrides = {"model": {k: v for k, v in model_hp.items() if k != "label_names"}}
+    overrides["data"] = {"labels": model_hp.get("label_names")}
+    if "max_length" in data_hp:
+        overrides["data"]["max_length"] = data_hp["max_length"]
+    return overrides
 
 
 def load_checkpoint(path: str) -> dict:
