@@ -3,7 +3,6 @@
 Classify typed text or an uploaded CSV/JSONL file, keep the session's history, show the model's facts.
 """
 
-import argparse
 import os
 import sys
 import tempfile
@@ -13,20 +12,23 @@ import numpy as np
 import pandas as pd
 
 
-def launch(argv: list[str]) -> None:
-    """Start Streamlit on localhost with this file as the app."""
-    parser = argparse.ArgumentParser(prog="textcls app", description="Serve a classifier as a web app.")
-    parser.add_argument("--model", required=True, help="an exported folder or a textcls checkpoint")
-    parser.add_argument("--port", type=int, default=8501)
-    parser.add_argument("--address", default="127.0.0.1", help="bind address (default: localhost only)")
-    args = parser.parse_args(argv)
-    if not Path(args.model).exists():
-        raise FileNotFoundError(f"model '{args.model}' does not exist")
+def launch(model: str, port: int = 8501, address: str = "127.0.0.1") -> None:
+    """Serve a classifier as a web app on localhost (Streamlit, the app extra).
+
+    Classify typed text or an uploaded CSV/JSONL file, keep the session's history, see the model's facts.
+
+    Args:
+        model: An exported folder or a textcls checkpoint.
+        port: The port to serve on.
+        address: The bind address (default: localhost only).
+    """
+    if not Path(model).exists():
+        raise FileNotFoundError(f"model '{model}' does not exist")
     command = [
         sys.executable, "-m", "streamlit", "run", __file__,
-        "--server.address", args.address, "--server.port", str(args.port),
+        "--server.address", address, "--server.port", str(port),
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
-        "--", "--model", args.model,
+        "--", "--model", model,
     ]  # fmt: skip
     # become the Streamlit server, so stopping `textcls app` stops the server too
     os.execv(sys.executable, command)
@@ -121,6 +123,5 @@ def page(model_path: str) -> None:
 
 
 if __name__ == "__main__":
-    parsed = argparse.ArgumentParser()
-    parsed.add_argument("--model", required=True)
-    page(parsed.parse_args().model)
+    # Streamlit runs this file as a script: `streamlit run app.py -- --model M`
+    page(sys.argv[sys.argv.index("--model") + 1])

@@ -7,7 +7,12 @@ import importlib
 import os
 from pathlib import Path
 
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PreTrainedTokenizerBase,
+)
 
 # Hub names whose weights an installed Python package carries, so they load with no network.
 PACKAGED_BACKBONES = {
@@ -57,17 +62,35 @@ def load_tokenizer(name_or_path: str, trust_remote_code: bool = False) -> PreTra
         raise _not_found(name_or_path, err) from err
 
 
-def load_classifier(name_or_path: str, label_names: list[str], trust_remote_code: bool = False, **kwargs):
-    """Load the backbone with a fresh classification head whose config names the labels."""
+def load_classifier(
+    name_or_path: str,
+    label_names: list[str],
+    trust_remote_code: bool = False,
+    pretrained: bool = True,
+    **kwargs,
+):
+    """The backbone with a classification head whose config names the labels.
+
+    With `pretrained`, the backbone's weights are loaded and the head is new; without, only its
+    config is read and the weights are left to a checkpoint (no weight loading, no load report).
+    """
+    labels = {
+        "num_labels": len(label_names),
+        "id2label": dict(enumerate(label_names)),
+        "label2id": {name: i for i, name in enumerate(label_names)},
+    }
     try:
+        if not pretrained:
+            config = AutoConfig.from_pretrained(
+                resolve_backbone(name_or_path), trust_remote_code=trust_remote_code, **labels, **kwargs
+            )
+            return AutoModelForSequenceClassification.from_config(config, trust_remote_code=trust_remote_code)
         return AutoModelForSequenceClassification.from_pretrained(
             resolve_backbone(name_or_path),
-            num_labels=len(label_names),
-            id2label=dict(enumerate(label_names)),
-            label2id={name: i for i, name in enumerate(label_names)},
             trust_remote_code=trust_remote_code,
             # a backbone fine-tuned on other labels has a head of another shape: replace it
             ignore_mismatched_sizes=True,
+            **labels,
             **kwargs,
         )
     except OSError as err:

@@ -16,10 +16,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from sklearn.naive_bayes import MultinomialNB
 
+from textcls.checks import ROWS_FILE
 from textcls.data import SPLITS, DataError, TextClassificationData
 from textcls.report import write_report
-
-ROWS_FILE = "split_rows.json"
 
 # name -> (title, the classifier for one value of its hyper-parameter, that parameter, values tried)
 BASELINES: dict[str, tuple[str, Callable, str, tuple]] = {

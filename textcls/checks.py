@@ -16,6 +16,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_info
 
 from textcls.data import SPLITS, DataError, TextClassificationData, label_sort_key
+from textcls.data.split import distribution_table
 
 REPORT_FILE = "data_check.json"
 ROWS_FILE = "split_rows.json"
@@ -96,7 +97,7 @@ def check_data(
     examples).
     """
     # labels only in validation/test are reported here as an error rather than raised while reading
-    frames = data._read_splits(check_labels=False)
+    frames = data.read_splits()
     labels = _label_names(data, frames)
     problems = (
         _unseen_labels(data, frames, labels)
@@ -322,17 +323,8 @@ def render(report: dict, table: bool = True) -> str:
     lines = []
     splits = report["splits"]
     if table:
-        width = max(len(n) for n in [*report["labels"], "label"])
-        lines.append("Label distribution:")
-        lines.append(f"{'label':<{width}} " + " ".join(f"{s:>16}" for s in splits))
-        names = sorted({n for info in splits.values() for n in info["class_counts"]}, key=label_sort_key)
-        for name in names:
-            cells = [
-                f"{info['class_counts'].get(name, 0):>8} ({info['class_shares'].get(name, 0):5.1%})"
-                for info in splits.values()
-            ]
-            lines.append(f"{name:<{width}} " + " ".join(cells))
-        lines.append(f"{'rows':<{width}} " + " ".join(f"{info['rows']:>16}" for info in splits.values()))
+        counts = {split: info["class_counts"] for split, info in splits.items()}
+        lines.append("Label distribution:\n" + distribution_table(counts))
     lines.append(f"Token lengths (max_length {report['max_length']}):")
     for split, info in splits.items():
         t = info["token_lengths"]
@@ -352,7 +344,7 @@ def write_outputs(report: dict, data: TextClassificationData, folder: Path) -> N
     """Write the report (JSON), the row ids of each split (JSON) and the class-count chart (PNG)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / REPORT_FILE).write_text(json.dumps(report, indent=2, ensure_ascii=False))
-    rows = {split: frame["row"].tolist() for split, frame in data._read_splits(check_labels=False).items()}
+    rows = {split: frame["row"].tolist() for split, frame in data.read_splits().items()}
     (folder / ROWS_FILE).write_text(json.dumps(rows))
     plot_class_counts(report).savefig(folder / CHART_FILE, dpi=100)
 

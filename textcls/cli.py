@@ -1,30 +1,47 @@
-"""The command line: `textcls fit|validate|test|predict|check-data|baseline --config configs/quickstart.yaml`."""
+"""The command line: `textcls <command> --config configs/quickstart.yaml ...`, one table of commands.
 
+`fit`, `validate`, `test` and `predict` run through LightningCLI; `check-data` and `baseline` parse
+the same config (LightningCLI without the Trainer); `export` and `app` are functions whose
+docstrings are their `--help`. Every run gets the same defaults (`TextclsCLI.add_arguments_to_parser`),
+so a config holds only what is specific to it.
+"""
+
+import logging
 import os
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from jsonargparse import Namespace
+from jsonargparse import auto_cli
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from textcls.backbone import BackboneNotFoundError
 from textcls.baseline import run_baselines
-from textcls.callbacks import PredictionWriter, ThroughputLogger
+from textcls.callbacks import (
+    FiniteLossCheck,
+    NonFiniteLossError,
+    PredictionWriter,
+    ResumeCheckpoint,
+    ThroughputLogger,
+)
+from textcls.checkpoint import (
+    CheckpointError,
+    checkpoint_overrides,
+    exported_settings,
+    is_exported_folder,
+    load_checkpoint,
+    logger_dir,
+    resolve_ckpt_path,
+)
 from textcls.checks import DataCheck
 from textcls.data import DataError, TextClassificationData
 from textcls.export import ExportError
-from textcls.faults import FiniteLossCheck, NonFiniteLossError, ResumeCheckpoint
-from textcls.inference import exported_settings, is_exported_folder
 from textcls.model import HyperParameterError, TextClassifier
 from textcls.report import BASELINES_FOLDER, TestReport
-
-
-class CheckpointError(ValueError):
-    """A --ckpt_path that cannot be used."""
-
 
 # Errors a user causes and can fix: shown as one line, not a traceback (TEXTCLS_DEBUG=1 shows it).
 USER_ERRORS = (
@@ -40,10 +57,12 @@ OUT_OF_MEMORY = (
     "out of GPU memory: lower data.batch_size (and raise trainer.accumulate_grad_batches to keep the "
     "effective batch size), or lower data.max_length"
 )
+MONITOR = {"monitor": "val/f1_macro", "mode": "max"}  # what "best" means, for checkpoints and early stopping
 
 
 class TextclsCLI(LightningCLI):
-    """LightningCLI with the links between data and model, checkpoint-carried settings and auto precision."""
+    """LightningCLI with the defaults every run needs, the links between data and model,
+    checkpoint-carried settings and automatic precision."""
 
     def add_arguments_to_parser(self, parser) -> None:
         # The tokenizer must always match the model: the data takes the model's backbone.
@@ -51,17 +70,32 @@ class TextclsCLI(LightningCLI):
         parser.link_arguments("model.trust_remote_code", "data.trust_remote_code")
         # The label names come from the data (or from a checkpoint, through data.labels).
         parser.link_arguments("data.label_names", "model.label_names", apply_on="instantiate")
+        # One seed: the run's seed also draws the splits, the sample and the batch order.
+        parser.link_arguments("seed_everything", "data.seed", compute_fn=_data_seed)
+        # compiled models get few distinct batch shapes, so recompiles stay bounded
+        parser.link_arguments("model.compile", "data.bucket_lengths")
+        # On every run without being listed in a config; each is configurable (`--early_stopping.patience 5`).
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults({"checkpoint.filename": "best", "checkpoint.save_last": True})
+        parser.set_defaults({f"checkpoint.{k}": v for k, v in MONITOR.items()})
+        parser.add_lightning_class_args(EarlyStopping, "early_stopping")
+        parser.set_defaults({f"early_stopping.{k}": v for k, v in {**MONITOR, "patience": 3}.items()})
+        parser.add_lightning_class_args(LearningRateMonitor, "lr_monitor")
+        parser.set_defaults({"lr_monitor.logging_interval": "step"})
         parser.add_lightning_class_args(PredictionWriter, "prediction")
         parser.add_lightning_class_args(DataCheck, "data_check")
         parser.add_lightning_class_args(TestReport, "report")
-        # on every fit without being listed in the config; `--throughput.enabled false` turns it off
-        parser.add_lightning_class_args(ThroughputLogger, "throughput")
-        # compiled models get few distinct batch shapes, so recompiles stay bounded
-        parser.link_arguments("model.compile", "data.bucket_lengths")
+        parser.add_lightning_class_args(
+            ThroughputLogger, "throughput"
+        )  # `--throughput.enabled false` turns it off
 
     def _parse_ckpt_path(self) -> None:
         """Make `--ckpt_path best|last|FILE|EXPORTED_FOLDER` usable on its own: the checkpoint supplies
-        the backbone, the label names and the tokenizer settings it was trained with."""
+        the backbone, the label names and the tokenizer settings it was trained with.
+
+        Replaces LightningCLI's own version, which reads files only and would re-apply the training
+        hyper-parameters over these settings.
+        """
         subcommand = self.config.get("subcommand")
         if not subcommand or not self.config[subcommand].get("ckpt_path"):
             return
@@ -71,15 +105,15 @@ class TextclsCLI(LightningCLI):
             overrides = {
                 "model": {"model_name_or_path": cfg.ckpt_path},
                 "data": exported_settings(cfg.ckpt_path),
+                "ckpt_path": None,
             }
-            cfg.ckpt_path = None
         else:
-            cfg.ckpt_path = str(resolve_ckpt_path(cfg.ckpt_path, cfg))
+            ckpt_path = str(resolve_ckpt_path(cfg.ckpt_path, cfg))
+            overrides = {**checkpoint_overrides(load_checkpoint(ckpt_path)), "ckpt_path": ckpt_path}
             if cfg.get("weights_only") is None:
-                cfg.weights_only = True  # Lightning's own loading of the checkpoint: no code execution either
-            overrides = checkpoint_overrides(load_checkpoint(cfg.ckpt_path))
-        subparser = self.parser._subcommands_action._name_parser_map[subcommand]
-        self.config[subcommand] = subparser.parse_object(overrides, cfg)
+                # Lightning's own loading of the checkpoint: no code execution either
+                overrides["weights_only"] = True
+        self.config = self.parser.parse_object({subcommand: overrides}, self.config)
 
     def before_instantiate_classes(self) -> None:
         trainer = self.config[self.subcommand].trainer
@@ -87,15 +121,50 @@ class TextclsCLI(LightningCLI):
             trainer.precision = auto_precision(trainer.accelerator)
 
 
-# Commands that need only the data section of a config; LightningCLI knows only Trainer subcommands.
-TOOLS = {
-    "check-data": "Check the data of a config (the same reading and splitting as fit): class counts, label "
-    "problems, empty, duplicate and leaked texts, token lengths. Writes data_check.json, split_rows.json and "
-    "class_counts.png into --output_dir (default: <logger folder>/data_check). Exit code 2 on errors.",
-    "baseline": "Train TF-IDF + logistic regression and TF-IDF + naive Bayes on exactly the train rows of a "
-    "config, pick their hyper-parameter on its validation rows, and write test reports like `test` into "
-    "--output_dir (default: <logger folder>/baselines, where `test` looks for them).",
-}
+def _data_seed(seed: bool | int | None) -> int:
+    # seed_everything may be true (a random seed, drawn later): the data then keeps its fixed default
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else 42
+
+
+def auto_precision(accelerator) -> str:
+    """bf16 where the GPU supports it, fp16 on older GPUs, full precision on CPU."""
+    wants_gpu = accelerator in (None, "auto", "gpu", "cuda")
+    if wants_gpu and torch.cuda.is_available():
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    return "32-true"
+
+
+def run_name(args: list[str]) -> str:
+    """The name of a run's log folder: the last `--config` file's name (`lightning_logs/quickstart`)."""
+    configs = [b for a, b in zip(args, args[1:], strict=False) if a == "--config"]
+    configs += [a.split("=", 1)[1] for a in args if a.startswith("--config=")]
+    return Path(configs[-1]).stem if configs else "default"
+
+
+def make_cli(args: list[str], cli_class: type[LightningCLI] = TextclsCLI, **kwargs) -> LightningCLI:
+    """Parse `args` (and run them unless `run=False` is passed) with the shared defaults."""
+    logger = {
+        "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+        "init_args": {"save_dir": "lightning_logs", "name": run_name(args)},
+    }
+    with warnings.catch_warnings():  # args are sys.argv minus what main() consumed, as intended
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+        return cli_class(
+            TextClassifier,
+            TextClassificationData,
+            seed_everything_default=42,
+            save_config_kwargs={"overwrite": True},
+            trainer_defaults={
+                "logger": logger,
+                "gradient_clip_val": 1.0,
+                **kwargs.pop("trainer_defaults", {}),
+            },
+            args=args,
+            **kwargs,
+        )
+
+
+# ----------------------------------------------------------------------------- the commands
 
 
 class ToolCLI(TextclsCLI):
@@ -114,84 +183,94 @@ class ToolCLI(TextclsCLI):
         self.data_check = DataCheck(**self.config.data_check)
 
 
-def run_tool(name: str, args: list[str]) -> None:
-    """Run `textcls check-data ...` or `textcls baseline ...`."""
-    with warnings.catch_warnings():  # args come from sys.argv minus the tool's name, as intended
-        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
-        cli = ToolCLI(
-            TextClassifier,
-            TextClassificationData,
-            seed_everything_default=42,
-            run=False,
-            args=args,
-            parser_kwargs={"description": TOOLS[name], "prog": f"textcls {name}"},
-        )
-    default = "data_check" if name == "check-data" else BASELINES_FOLDER
-    folder = Path(cli.config.output_dir) if cli.config.output_dir else logger_dir(cli.config) / default
-    if name == "check-data":
-        cli.data_check.run(cli.datamodule, folder, say=print)
-        print(f"Wrote {folder / 'data_check.json'}")
-    else:
-        run_baselines(cli.datamodule, folder)
-
-
-def auto_precision(accelerator) -> str:
-    """bf16 where the GPU supports it, fp16 on older GPUs, full precision on CPU."""
-    wants_gpu = accelerator in (None, "auto", "gpu", "cuda")
-    if wants_gpu and torch.cuda.is_available():
-        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
-    return "32-true"
-
-
-def logger_dir(cfg: Namespace) -> Path:
-    """The folder that holds a config's run folders (`version_N`)."""
-    logger = cfg.trainer.logger
-    if isinstance(logger, list):
-        logger = logger[0] if logger else None
-    root = Path(cfg.trainer.default_root_dir or ".")
-    if isinstance(logger, (Namespace, dict)) and "init_args" in logger:
-        args = logger["init_args"]
-        return Path(args.get("save_dir") or root) / (args.get("name") or "lightning_logs")
-    return root / "lightning_logs"
-
-
-def resolve_ckpt_path(ckpt_path: str, cfg: Namespace) -> Path:
-    """`best` or `last` mean that checkpoint of the newest run of this config; anything else is a file."""
-    if ckpt_path in ("best", "last"):
-        runs = sorted(logger_dir(cfg).glob(f"version_*/checkpoints/{ckpt_path}.ckpt"), key=os.path.getmtime)
-        if not runs:
-            raise CheckpointError(
-                f"no '{ckpt_path}' checkpoint under {logger_dir(cfg)}: run `fit` with this config first, "
-                "or pass the checkpoint file"
-            )
-        print(f"Using checkpoint {runs[-1]}", file=sys.stderr)
-        return runs[-1]
-    path = Path(ckpt_path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint '{ckpt_path}' does not exist")
-    return path
-
-
-def checkpoint_overrides(ckpt: dict) -> dict:
-    """The config values a checkpoint carries: the model's settings, its label names and max_length."""
-    model_hp = {k: v for k, v in ckpt.get("hyper_parameters", {}).items() if not k.startswith("_")}
-    data_hp = ckpt.get("datamodule_hyper_parameters", {})
-    overrides = {"model": {k: v for k, v in model_hp.items() if k != "label_names"}}
-    overrides["data"] = {"labels": model_hp.get("label_names")}
-    if "max_length" in data_hp:
-        overrides["data"]["max_length"] = data_hp["max_length"]
-    return overrides
-
-
-def load_checkpoint(path: str) -> dict:
-    """Load a checkpoint's contents without running code from it."""
+def lightning_command(args: list[str]) -> None:
+    """Run a Trainer command; an interrupted `fit` saves a checkpoint and says how to resume."""
+    resume = ResumeCheckpoint()
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise CheckpointError(f"'{path}' is not a textcls checkpoint ({type(err).__name__})") from err
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
-        raise CheckpointError(f"'{path}' is not a textcls checkpoint (no weights and hyper-parameters)")
-    return ckpt
+        make_cli(args, trainer_defaults={"callbacks": [resume, FiniteLossCheck()]})
+    except (SIGTERMException, KeyboardInterrupt) as err:
+        where = f"; resume with `--ckpt_path last` (or --ckpt_path {resume.saved})" if resume.saved else ""
+        print(f"textcls: interrupted{where}", file=sys.stderr)
+        sys.exit(143 if isinstance(err, SIGTERMException) else 130)
+
+
+def check_data_command(args: list[str]) -> None:
+    """Check the data of a config: class counts, label problems, empty, duplicate and leaked texts, token
+    lengths, after the same reading and splitting as fit. Writes data_check.json, split_rows.json and
+    class_counts.png into --output_dir (default: <logger folder>/data_check). Exit code 2 on errors."""
+    cli = _tool_cli("check-data", args)
+    folder = Path(cli.config.output_dir) if cli.config.output_dir else logger_dir(cli.config) / "data_check"
+    cli.data_check.run(cli.datamodule, folder, say=print)
+    print(f"Wrote {folder / 'data_check.json'}")
+
+
+def baseline_command(args: list[str]) -> None:
+    """Train TF-IDF baselines (logistic regression, naive Bayes) on exactly the splits of a config. Each
+    picks its hyper-parameter on the validation rows and writes a test report like `test` into
+    --output_dir (default: <logger folder>/baselines, where `test` looks for them)."""
+    cli = _tool_cli("baseline", args)
+    folder = (
+        Path(cli.config.output_dir) if cli.config.output_dir else logger_dir(cli.config) / BASELINES_FOLDER
+    )
+    run_baselines(cli.datamodule, folder)
+
+
+def _tool_cli(name: str, args: list[str]) -> ToolCLI:
+    description = COMMANDS[name].__doc__
+    # LightningCLI without subcommands: the parser is the command's own
+    return make_cli(
+        args, ToolCLI, run=False, parser_kwargs={"description": description, "prog": f"textcls {name}"}
+    )
+
+
+def export_command(args: list[str]) -> None:
+    """Write a checkpoint as a Hugging Face model folder (and optionally ONNX); see `textcls export --help`."""
+    from textcls.export import export_cli
+
+    auto_cli(export_cli, args=args, as_positional=False, prog="textcls export")
+
+
+def app_command(args: list[str]) -> None:
+    """Serve a classifier as a web app on localhost (the app extra); see `textcls app --help`."""
+    from textcls.app import launch
+
+    auto_cli(launch, args=args, as_positional=False, prog="textcls app")
+
+
+COMMANDS: dict[str, Callable[[list[str]], None]] = {
+    "fit": lightning_command,
+    "validate": lightning_command,
+    "test": lightning_command,
+    "predict": lightning_command,
+    "check-data": check_data_command,
+    "baseline": baseline_command,
+    "export": export_command,
+    "app": app_command,
+}
+SUMMARIES = {
+    "fit": "Fine-tune the model on a config's data (checkpoints, early stopping, TensorBoard).",
+    "validate": "Evaluate a checkpoint on the validation split.",
+    "test": "Evaluate a checkpoint on the test split and write the test report.",
+    "predict": "Classify data.predict_file with a checkpoint or exported folder.",
+}
+
+
+def usage() -> str:
+    lines = [
+        "usage: textcls <command> [--config CONFIG] [options]  (textcls <command> --help for its options)",
+        "",
+    ]
+    for name, command in COMMANDS.items():
+        summary = SUMMARIES.get(name) or command.__doc__.split(".")[0] + "."
+        lines.append(f"  {name:<11} {' '.join(summary.split())}")
+    lines.append(
+        "\nGlobal: --verbose (or TEXTCLS_VERBOSE=1) shows library warnings and load reports; "
+        "TEXTCLS_DEBUG=1 shows tracebacks of user errors."
+    )
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- errors and noise
 
 
 def user_error(err: BaseException) -> BaseException | None:
@@ -205,41 +284,41 @@ def user_error(err: BaseException) -> BaseException | None:
     return None
 
 
+class _DropTips(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip")
+
+
+def quiet_libraries() -> None:
+    """Keep the lines that matter visible: no library deprecation warnings, no transformers load
+    reports or advice, no Lightning advertisements."""
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning):
+        warnings.filterwarnings("ignore", category=category)
+    # test/predict restore a checkpoint from another run's folder: expected, not a problem
+    warnings.filterwarnings("ignore", message="The dirpath has changed")
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).addFilter(_DropTips())
+
+
 def main(args: list[str] | None = None) -> None:
-    """Run the command line; user errors end in one line on stderr and exit code 2.
-
-    An interrupted `fit` saves a checkpoint, says how to resume and exits with 130 (Ctrl+C) or 143 (SIGTERM).
-    """
-    debug = os.environ.get("TEXTCLS_DEBUG", "0") not in ("", "0")
-    resume = ResumeCheckpoint()
+    """Run the command line; user errors end in one line on stderr and exit code 2."""
     argv = sys.argv[1:] if args is None else list(args)
+    debug = os.environ.get("TEXTCLS_DEBUG", "0") not in ("", "0")
+    verbose = "--verbose" in argv or os.environ.get("TEXTCLS_VERBOSE", "0") not in ("", "0")
+    argv = [a for a in argv if a != "--verbose"]
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        print(usage(), file=sys.stdout if argv else sys.stderr)
+        if argv and argv[0] not in ("-h", "--help"):
+            print(f"textcls: error: unknown command '{argv[0]}'", file=sys.stderr)
+        sys.exit(0 if argv and argv[0] in ("-h", "--help") else 2)
+    if not verbose:
+        quiet_libraries()
     try:
-        if argv and argv[0] in TOOLS:
-            run_tool(argv[0], argv[1:])
-            return
-        if argv and argv[0] == "export":
-            from textcls.export import main as export_main
-
-            return export_main(argv[1:])
-        if argv and argv[0] == "app":
-            from textcls.app import launch
-
-            return launch(argv[1:])
-        TextclsCLI(
-            TextClassifier,
-            TextClassificationData,
-            seed_everything_default=42,
-            save_config_kwargs={"overwrite": True},
-            parser_kwargs={
-                "description": "More commands (see their --help): " + ", ".join([*TOOLS, "export", "app"])
-            },
-            trainer_defaults={"callbacks": [resume, FiniteLossCheck()]},
-            args=args,
-        )
-    except (SIGTERMException, KeyboardInterrupt) as err:
-        where = f"; resume with `--ckpt_path last` (or --ckpt_path {resume.saved})" if resume.saved else ""
-        print(f"textcls: interrupted{where}", file=sys.stderr)
-        sys.exit(143 if isinstance(err, SIGTERMException) else 130)
+        COMMANDS[argv[0]](argv if argv[0] in SUMMARIES else argv[1:])
     except torch.cuda.OutOfMemoryError:
         if debug:
             raise

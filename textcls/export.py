@@ -4,7 +4,6 @@ The folder loads with `transformers.pipeline("text-classification", model=folder
 `textcls predict --ckpt_path folder`, and in the web app.
 """
 
-import argparse
 import json
 import os
 import shutil
@@ -14,12 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from textcls.inference import (
-    CONFUSION_MATRIX_FILE,
-    Predictor,
-    is_exported_folder,
-    load_predictor,
-)
+from textcls.checkpoint import CONFUSION_MATRIX_FILE, is_exported_folder
+from textcls.inference import Predictor, load_predictor
 
 ONNX_FILE = "model.onnx"
 MIN_ONNX_AGREEMENT = 0.995
@@ -228,31 +223,35 @@ def onnx_agreement(predictor: Predictor, path: Path, texts: list[str]) -> float:
 # ----------------------------------------------------------------------------- command line
 
 
-def main(argv: list[str]) -> Path:
-    """`textcls export --ckpt_path C --output_dir D [--overwrite] [--metrics F] [--onnx --check_file F]`."""
-    parser = argparse.ArgumentParser(
-        prog="textcls export", description="Write a checkpoint as a Hugging Face model folder."
-    )
-    parser.add_argument("--ckpt_path", required=True, help="the textcls checkpoint (.ckpt)")
-    parser.add_argument("--output_dir", required=True, help="the folder to write")
-    parser.add_argument("--overwrite", action="store_true", help="replace output_dir if it is not empty")
-    parser.add_argument(
-        "--metrics", help="a test report's metrics.json (default: found next to the checkpoint's run)"
-    )
-    parser.add_argument("--onnx", action="store_true", help="also write model.onnx (the onnx extra)")
-    parser.add_argument(
-        "--check_file",
-        help="CSV/JSONL texts (column `text`) on which ONNX Runtime must agree with PyTorch (>= 99.5%%)",
-    )
-    args = parser.parse_args(argv)
+def export_cli(
+    ckpt_path: str,
+    output_dir: str,
+    overwrite: bool = False,
+    metrics: str | None = None,
+    onnx: bool = False,
+    check_file: str | None = None,
+) -> Path:
+    """Write a textcls checkpoint as a Hugging Face model folder.
+
+    The folder holds safetensors weights, the tokenizer, the label names and a model card; it loads
+    with `transformers` alone and with `textcls predict|app --ckpt_path FOLDER`.
+
+    Args:
+        ckpt_path: The textcls checkpoint (.ckpt).
+        output_dir: The folder to write.
+        overwrite: Replace output_dir if it is not empty.
+        metrics: A test report's metrics.json (default: found next to the checkpoint's run).
+        onnx: Also write model.onnx (the onnx extra).
+        check_file: CSV/JSONL texts (column `text`) on which ONNX Runtime must agree with PyTorch (>= 99.5%).
+    """
     check_texts = None
-    if args.check_file:
+    if check_file:
         from textcls.data import read_table
 
-        frame = read_table(args.check_file)
+        frame = read_table(check_file)
         if "text" not in frame.columns:
-            raise ExportError(f"'{args.check_file}' has no column 'text'")
+            raise ExportError(f"'{check_file}' has no column 'text'")
         check_texts = frame["text"].astype(str).tolist()
-    target = export(args.ckpt_path, args.output_dir, args.overwrite, args.metrics, args.onnx, check_texts)
-    print(f"Exported {args.ckpt_path} to {target}", file=sys.stderr)
+    target = export(ckpt_path, output_dir, overwrite, metrics, onnx, check_texts)
+    print(f"Exported {ckpt_path} to {target}", file=sys.stderr)
     return target

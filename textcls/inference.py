@@ -15,43 +15,17 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 
 from textcls.backbone import load_classifier, load_tokenizer
-from textcls.callbacks import PredictionWriter
-
-METRICS_FILE = "metrics.json"
-CONFUSION_MATRIX_FILE = "confusion_matrix.png"
-DEFAULT_MAX_LENGTH = 128  # the data module's default, for checkpoints that do not record it
-
-
-def is_exported_folder(path: str | Path) -> bool:
-    """True for a Hugging Face model folder (what `textcls export` writes)."""
-    return Path(path).is_dir() and (Path(path) / "config.json").is_file()
-
-
-def exported_settings(folder: str | Path) -> dict:
-    """The label names (in class-index order) and `max_length` an exported folder was trained with."""
-    config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
-    id2label = config.get("id2label") or {}
-    labels = [id2label[k] for k in sorted(id2label, key=int)]
-    tokenizer_config = Path(folder) / "tokenizer_config.json"
-    max_length = DEFAULT_MAX_LENGTH
-    if tokenizer_config.is_file():
-        value = json.loads(tokenizer_config.read_text(encoding="utf-8")).get("model_max_length")
-        if isinstance(value, int) and value < 1_000_000:  # "no limit" is stored as a huge number
-            max_length = value
-    return {"labels": labels, "max_length": max_length}
-
-
-def find_run_file(ckpt_path: Path, name: str) -> Path | None:
-    """A test-report file (`metrics.json`, `confusion_matrix.png`) of the run a checkpoint belongs to.
-
-    `textcls test` writes its report into its own run folder, next to the training run's folder:
-    look in the checkpoint's run folder first, then in the newest sibling run that has one.
-    """
-    run_dir = ckpt_path.resolve().parent.parent  # <run>/checkpoints/<name>.ckpt
-    if (run_dir / name).is_file():
-        return run_dir / name
-    siblings = sorted(run_dir.parent.glob(f"*/{name}"), key=lambda p: p.stat().st_mtime)
-    return siblings[-1] if siblings else None
+from textcls.checkpoint import (
+    CONFUSION_MATRIX_FILE,
+    DEFAULT_MAX_LENGTH,
+    METRICS_FILE,
+    CheckpointError,
+    exported_settings,
+    find_run_file,
+    is_exported_folder,
+    load_checkpoint,
+)
+from textcls.predictions import DEFAULT_UNCERTAIN_BELOW, prediction_table
 
 
 @dataclass
@@ -106,11 +80,11 @@ class Predictor:
         parts = list(self.iter_probs(texts, batch_size))
         return np.concatenate(parts) if parts else np.zeros((0, len(self.label_names)), np.float32)
 
-    def results(self, texts: list[str], probs: np.ndarray, uncertain_below: float = 0.0) -> pd.DataFrame:
+    def results(
+        self, texts: list[str], probs: np.ndarray, uncertain_below: float = DEFAULT_UNCERTAIN_BELOW
+    ) -> pd.DataFrame:
         """The same table `textcls predict` writes: text, label, confidence, prob_<label>."""
-        writer = PredictionWriter(uncertain_below=uncertain_below)
-        inputs = pd.DataFrame({"text": list(texts)})
-        return writer.frame(inputs, torch.arange(len(texts)), torch.as_tensor(probs), self.label_names)
+        return prediction_table(pd.DataFrame({"text": list(texts)}), probs, self.label_names, uncertain_below)
 
 
 def load_predictor(path: str | Path) -> Predictor:
@@ -140,15 +114,13 @@ def _from_folder(folder: Path) -> Predictor:
 
 
 def _from_checkpoint(ckpt_path: Path) -> Predictor:
-    from textcls.cli import CheckpointError, load_checkpoint  # the CLI imports this module
-
     if not ckpt_path.is_file():
         raise CheckpointError(f"'{ckpt_path}' is neither a checkpoint file nor an exported model folder")
     ckpt = load_checkpoint(str(ckpt_path))
     model_hp = ckpt["hyper_parameters"]
     data_hp = ckpt.get("datamodule_hyper_parameters", {})
     backbone, trust = model_hp["model_name_or_path"], model_hp.get("trust_remote_code", False)
-    model = load_classifier(backbone, list(model_hp["label_names"]), trust)
+    model = load_classifier(backbone, list(model_hp["label_names"]), trust, pretrained=False)
     # the LightningModule keeps the network as `self.model`
     weights = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
     model.load_state_dict(weights)

@@ -54,6 +54,9 @@ class TextClassifier(L.LightningModule):
         freeze_encoder: Train only the classification head (feature extraction), for comparison with
             full fine-tuning.
         trust_remote_code: Allow the backbone to run code from its repository.
+        pretrained: Load the backbone's pretrained weights. `validate`, `test` and `predict` from a
+            checkpoint set this to false: the architecture is built from its config, and the
+            checkpoint's weights are the only ones loaded.
         compile: Compile the backbone with `torch.compile` (static shapes). Batches are then padded to
             a few length buckets, so it compiles a bounded number of times; worth it on GPU for long
             runs, rarely on CPU.
@@ -71,13 +74,15 @@ class TextClassifier(L.LightningModule):
         label_smoothing: float = 0.0,
         freeze_encoder: bool = False,
         trust_remote_code: bool = False,
+        pretrained: bool = True,
         compile: bool = False,
     ):
         super().__init__()
-        self.save_hyperparameters()
+        # `pretrained` says how to build the network, not how it was trained: a checkpoint does not keep it
+        self.save_hyperparameters(ignore=["pretrained"])
         _validate(label_names, learning_rate, weight_decay, warmup_ratio, class_weights, label_smoothing)
         self.label_names = list(label_names)
-        self.model = load_classifier(model_name_or_path, self.label_names, trust_remote_code)
+        self.model = load_classifier(model_name_or_path, self.label_names, trust_remote_code, pretrained)
         # from_pretrained hands the network back in eval mode, and Lightning keeps each submodule's
         # mode as it finds it: without this, dropout would stay off during training.
         self.model.train()

@@ -23,6 +23,7 @@ from sklearn.metrics import (
 )
 
 from textcls.data import SPLITS
+from textcls.predictions import gather_in_order
 
 BASELINES_FOLDER = "baselines"
 
@@ -289,18 +290,13 @@ class TestReport(Callback):
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self.enabled or not self.idx:
             return
-        idx, probs = torch.cat(self.idx), torch.cat(self.probs)
-        if trainer.world_size > 1:
-            # distributed samplers give every rank the same number of rows (padding with repeats)
-            idx = pl_module.all_gather(idx.to(pl_module.device)).reshape(-1).cpu()
-            probs = pl_module.all_gather(probs.to(pl_module.device)).reshape(-1, probs.shape[-1]).cpu()
+        rows, probs = gather_in_order(torch.cat(self.idx), torch.cat(self.probs))  # every rank takes part
         log_dir = trainer.log_dir  # a collective under DDP: every rank must ask
         if not trainer.is_global_zero:
             return
-        order = pd.Series(range(len(idx)), index=idx.numpy()).groupby(level=0).first().sort_index()
         data = trainer.datamodule
-        test = data.frames["test"].iloc[order.index.to_numpy()].reset_index(drop=True)
-        probs = probs[torch.as_tensor(order.to_numpy().copy())].numpy()
+        test = data.frames["test"].iloc[rows].reset_index(drop=True)
+        probs = probs.numpy()
         folder = Path(log_dir or ".")
         root = Path(getattr(trainer.logger, "root_dir", None) or folder.parent)
         baselines = load_baseline_metrics(root)

@@ -1,0 +1,72 @@
+"""Writes `predict` results to a CSV or JSONL file, one row per input text, in input order."""
+
+import os
+from pathlib import Path
+
+import lightning as L
+import pandas as pd
+import torch
+from lightning.pytorch.callbacks import BasePredictionWriter
+from lightning.pytorch.utilities import rank_zero_info
+
+from textcls.predictions import DEFAULT_UNCERTAIN_BELOW, gather_in_order, prediction_table
+
+
+def write_atomically(frame: pd.DataFrame, path: Path) -> None:
+    """Write CSV or JSONL (by extension) to a temporary name, then rename: never a half-written file."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        if path.suffix.lower() in (".jsonl", ".json"):
+            frame.to_json(tmp, orient="records", lines=True, force_ascii=False)
+        else:
+            frame.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class PredictionWriter(BasePredictionWriter):
+    """Writes `predict` results: one row per input, in input order, as CSV or JSONL (by extension).
+
+    Each row holds the text (or the id column when the data names one), the predicted label, its
+    probability, and every class's probability (`prob_<label>`). With several devices rank 0
+    gathers every rank's rows and writes the file.
+
+    Args:
+        output_path: Where to write; default `predictions.csv` in the run's log folder.
+        uncertain_below: Label rows whose top probability is below this as UNCERTAIN (0 = never).
+    """
+
+    def __init__(self, output_path: str | None = None, uncertain_below: float = DEFAULT_UNCERTAIN_BELOW):
+        super().__init__(write_interval="epoch")
+        if not 0 <= uncertain_below <= 1:
+            raise ValueError(f"uncertain_below must be in [0, 1], got {uncertain_below}")
+        self.output_path, self.uncertain_below = output_path, uncertain_below
+        self.written: Path | None = None
+
+    def _target(self, trainer: L.Trainer) -> Path:
+        if self.output_path:
+            return Path(self.output_path)
+        return Path(trainer.log_dir or ".") / "predictions.csv"
+
+    def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        target = self._target(trainer)
+        if not target.parent.is_dir():
+            raise FileNotFoundError(
+                f"the folder of the output file '{target}' does not exist: create it first"
+            )
+        if target.suffix.lower() not in (".csv", ".jsonl", ".json"):
+            raise ValueError(f"predictions can be written as .csv or .jsonl, not '{target.suffix}'")
+
+    def write_on_epoch_end(self, trainer, pl_module, predictions, batch_indices) -> None:
+        idx = torch.cat([p["idx"] for p in predictions])
+        probs = torch.cat([p["probs"] for p in predictions])
+        rows, probs = gather_in_order(idx, probs)  # collectives under DDP: every rank takes part,
+        target = self._target(trainer)  # in trainer.log_dir too
+        if not trainer.is_global_zero:
+            return
+        inputs = trainer.datamodule.predict_frame.iloc[rows]
+        frame = prediction_table(inputs, probs, pl_module.label_names, self.uncertain_below)
+        write_atomically(frame, target)
+        self.written = target
+        rank_zero_info(f"Wrote {len(frame)} predictions to {target}")

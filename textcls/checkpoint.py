@@ -1,0 +1,108 @@
+"""Checkpoints and exported folders: find them (`best|last|FILE|EXPORTED_FOLDER`), load them safely,
+and read the settings they carry (backbone, label names, max_length) and the test report of their run.
+
+Every other module may import this one; it imports none of them.
+"""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import torch
+from jsonargparse import Namespace
+
+METRICS_FILE = "metrics.json"
+CONFUSION_MATRIX_FILE = "confusion_matrix.png"
+DEFAULT_MAX_LENGTH = 128  # data.max_length's default, for checkpoints and folders that do not record it
+
+
+class CheckpointError(ValueError):
+    """A --ckpt_path that cannot be used."""
+
+
+def is_exported_folder(path: str | Path) -> bool:
+    """True for a Hugging Face model folder (what `textcls export` writes)."""
+    return Path(path).is_dir() and (Path(path) / "config.json").is_file()
+
+
+def exported_settings(folder: str | Path) -> dict:
+    """The label names (in class-index order) and `max_length` an exported folder was trained with."""
+    config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    id2label = config.get("id2label") or {}
+    labels = [id2label[k] for k in sorted(id2label, key=int)]
+    tokenizer_config = Path(folder) / "tokenizer_config.json"
+    max_length = DEFAULT_MAX_LENGTH
+    if tokenizer_config.is_file():
+        value = json.loads(tokenizer_config.read_text(encoding="utf-8")).get("model_max_length")
+        if isinstance(value, int) and value < 1_000_000:  # "no limit" is stored as a huge number
+            max_length = value
+    return {"labels": labels, "max_length": max_length}
+
+
+def logger_dir(cfg: Namespace) -> Path:
+    """The folder that holds a config's run folders (`version_N`)."""
+    logger = cfg.trainer.logger
+    if isinstance(logger, list):
+        logger = logger[0] if logger else None
+    root = Path(cfg.trainer.default_root_dir or ".")
+    if isinstance(logger, (Namespace, dict)) and "init_args" in logger:
+        args = logger["init_args"]
+        return Path(args.get("save_dir") or root) / (args.get("name") or "lightning_logs")
+    return root / "lightning_logs"
+
+
+def resolve_ckpt_path(ckpt_path: str, cfg: Namespace) -> Path:
+    """`best` or `last` mean that checkpoint of the newest run of this config; anything else is a file."""
+    if ckpt_path in ("best", "last"):
+        runs = sorted(logger_dir(cfg).glob(f"version_*/checkpoints/{ckpt_path}.ckpt"), key=os.path.getmtime)
+        if not runs:
+            raise CheckpointError(
+                f"no '{ckpt_path}' checkpoint under {logger_dir(cfg)}: run `fit` with this config first, "
+                "or pass the checkpoint file"
+            )
+        print(f"Using checkpoint {runs[-1]}", file=sys.stderr)
+        return runs[-1]
+    path = Path(ckpt_path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint '{ckpt_path}' does not exist")
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Load a checkpoint's contents without running code from it."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise CheckpointError(f"'{path}' is not a textcls checkpoint ({type(err).__name__})") from err
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
+        raise CheckpointError(f"'{path}' is not a textcls checkpoint (no weights and hyper-parameters)")
+    return ckpt
+
+
+def checkpoint_overrides(ckpt: dict) -> dict:
+    """The config values a checkpoint carries: the model's settings, its label names and max_length.
+
+    The backbone is built from its config alone (`pretrained: false`): the checkpoint has the weights.
+    """
+    model_hp = {k: v for k, v in ckpt.get("hyper_parameters", {}).items() if not k.startswith("_")}
+    data_hp = ckpt.get("datamodule_hyper_parameters", {})
+    overrides = {"model": {k: v for k, v in model_hp.items() if k != "label_names"}}
+    overrides["model"]["pretrained"] = False
+    overrides["data"] = {"labels": model_hp.get("label_names")}
+    if "max_length" in data_hp:
+        overrides["data"]["max_length"] = data_hp["max_length"]
+    return overrides
+
+
+def find_run_file(ckpt_path: Path, name: str) -> Path | None:
+    """A test-report file (`metrics.json`, `confusion_matrix.png`) of the run a checkpoint belongs to.
+
+    `textcls test` writes its report into its own run folder, next to the training run's folder:
+    look in the checkpoint's run folder first, then in the newest sibling run that has one.
+    """
+    run_dir = ckpt_path.resolve().parent.parent  # <run>/checkpoints/<name>.ckpt
+    if (run_dir / name).is_file():
+        return run_dir / name
+    siblings = sorted(run_dir.parent.glob(f"*/{name}"), key=lambda p: p.stat().st_mtime)
+    return siblings[-1] if siblings else None

@@ -1,0 +1,266 @@
+"""The LightningDataModule: reads the splits once, encodes them, and hands Lightning its loaders.
+
+What each step does lives beside it in this package: `io` (reading, cleaning), `split`
+(stratified splits), `tokens` (tokenization and its cache), `batching` (padding, samplers).
+"""
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from lightning.pytorch.utilities import rank_zero_info
+from torch.utils.data import DataLoader
+
+from textcls.backbone import load_tokenizer
+from textcls.data.batching import (
+    Collator,
+    EncodedTexts,
+    LengthGroupedBatchSampler,
+    ResumableDataLoader,
+    SeededRandomSampler,
+    SortedSampler,
+    length_buckets,
+)
+from textcls.data.io import SPLITS, DataError, clean_split, label_sort_key, load_hub_dataset, read_table
+from textcls.data.split import check_eval_labels, distribution_table, split_train
+from textcls.data.tokens import tokenize_cached
+
+
+class TextClassificationData(L.LightningDataModule):
+    """Text classification data: files or a Hugging Face dataset, split, tokenized and batched.
+
+    Args:
+        train_file: Training data (.csv, .tsv, .jsonl, .parquet, or a `datasets.save_to_disk` folder).
+        val_file: Validation data; when not given, `val_fraction` of the training data is split off.
+        test_file: Test data; when not given, `test_fraction` of the training data is split off.
+        predict_file: Texts to classify with `predict`; the label column is not needed.
+        dataset_name: A Hugging Face dataset (hub name or `save_to_disk` folder) instead of files;
+            its train/validation/test splits are used where they exist.
+        dataset_config_name: The hub dataset's configuration name, if it has several.
+        text_column: Column holding the text.
+        label_column: Column holding the label (strings or integers).
+        id_column: Optional column copied to the predictions instead of the text.
+        labels: The label names in order. By default the sorted labels of the training split; a
+            checkpoint supplies its own so that `test` and `predict` use the labels it was trained on.
+        val_fraction: Share of each class split off for validation when there is no `val_file`.
+        test_fraction: Share of each class split off for testing when there is no `test_file`.
+        train_sample: Train on a random sample of this many training rows (all rows when None).
+        seed: Seed of the splits, the sample and the batch order.
+        model_name_or_path: The backbone whose tokenizer encodes the texts (linked to the model's).
+        max_length: Texts are truncated to this many tokens.
+        batch_size: Training batch size.
+        eval_batch_size: Batch size for validation, test and predict (default: 2 x batch_size).
+        group_by_length: Form training batches from texts of similar length (less padding, faster).
+        bucket_lengths: Pad batches to a few fixed lengths (powers of two up to max_length) instead of
+            their longest text (linked to model.compile).
+        num_workers: DataLoader worker processes.
+        encoding: Text encoding of the data files.
+        empty_texts: What to do with empty or whitespace-only texts: "drop" (with a count) or "error".
+        cache_dir: Where tokenized splits are cached (default: ~/.cache/textcls).
+        trust_remote_code: Allow the tokenizer to run code from its repository (linked to the model's).
+    """
+
+    def __init__(
+        self,
+        train_file: str | None = None,
+        val_file: str | None = None,
+        test_file: str | None = None,
+        predict_file: str | None = None,
+        dataset_name: str | None = None,
+        dataset_config_name: str | None = None,
+        text_column: str = "text",
+        label_column: str = "label",
+        id_column: str | None = None,
+        labels: list[str] | None = None,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.1,
+        train_sample: int | None = None,
+        seed: int = 42,
+        model_name_or_path: str = "distilbert-base-uncased",
+        max_length: int = 128,
+        batch_size: int = 32,
+        eval_batch_size: int | None = None,
+        group_by_length: bool = True,
+        bucket_lengths: bool = False,
+        num_workers: int = 0,
+        encoding: str = "utf-8",
+        empty_texts: str = "drop",
+        cache_dir: str | None = None,
+        trust_remote_code: bool = False,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        if empty_texts not in ("drop", "error"):
+            raise DataError(f"data.empty_texts must be 'drop' or 'error', got '{empty_texts}'")
+        if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+            raise DataError(
+                f"data.val_fraction ({val_fraction}) and data.test_fraction ({test_fraction}) must each be in "
+                "[0, 1) and add up to less than 1"
+            )
+        if batch_size < 1 or (eval_batch_size is not None and eval_batch_size < 1):
+            raise DataError("data.batch_size and data.eval_batch_size must be at least 1")
+        if max_length < 2:
+            raise DataError(f"data.max_length must be at least 2, got {max_length}")
+        self._raw_frames: dict[str, pd.DataFrame] | None = None
+        self._frames: dict[str, pd.DataFrame] | None = None
+        self._tokenizer = None
+        self.encoded: dict[str, EncodedTexts] = {}
+        self.empty_rows: dict[str, list[int]] = {}  # source rows of dropped empty texts, for the data check
+
+    # ------------------------------------------------------------------ raw splits
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            self._tokenizer = load_tokenizer(self.hparams.model_name_or_path, self.hparams.trust_remote_code)
+        return self._tokenizer
+
+    @property
+    def frames(self) -> dict[str, pd.DataFrame]:
+        """The labelled splits as frames with columns `text`, `label`, `row` (and `id`), read once;
+        validation/test labels unseen in train are refused (unless the labels are given)."""
+        if self._frames is None:
+            frames = self.read_splits()
+            if not self.hparams.labels:
+                check_eval_labels(frames)
+            self._frames = frames
+        return self._frames
+
+    @property
+    def label_names(self) -> list[str]:
+        """Label names in class-index order: given, or the sorted labels of the training split."""
+        if self.hparams.labels:
+            return list(self.hparams.labels)
+        if "train" not in self.frames:
+            raise DataError(
+                "no training data to take the label names from: set data.train_file or data.labels"
+            )
+        return sorted(self.frames["train"]["label"].unique().tolist(), key=label_sort_key)
+
+    def read_splits(self) -> dict[str, pd.DataFrame]:
+        """Read, clean and split the data, once: later calls return the same frames (the data check
+        reads them through here too, before the label check of `frames`)."""
+        if self._raw_frames is not None:
+            return self._raw_frames
+        hp = self.hparams
+        if hp.dataset_name:
+            sources = load_hub_dataset(hp.dataset_name, hp.dataset_config_name, hp.label_column)
+            sources = {"validation" if k in ("valid", "dev", "val") else k: v for k, v in sources.items()}
+        else:
+            files = {"train": hp.train_file, "validation": hp.val_file, "test": hp.test_file}
+            sources = {split: read_table(path, hp.encoding) for split, path in files.items() if path}
+        frames = {split: self._clean(frame, split) for split, frame in sources.items() if split in SPLITS}
+        if "train" in frames:
+            fractions = {
+                split: frac
+                for split, frac in (("validation", hp.val_fraction), ("test", hp.test_fraction))
+                if split not in frames
+            }
+            frames.update(split_train(frames.pop("train"), fractions, hp.seed, hp.train_sample))
+        self._raw_frames = frames
+        return frames
+
+    def _clean(self, frame: pd.DataFrame, split: str, need_label: bool = True) -> pd.DataFrame:
+        hp = self.hparams
+        columns = {"text": hp.text_column, "label": hp.label_column, "id": hp.id_column}
+        columns = {k: v for k, v in columns.items() if v and (k != "label" or need_label)}
+        out, empty_rows = clean_split(frame, split, columns, hp.empty_texts)
+        if empty_rows:
+            self.empty_rows[split] = empty_rows
+        return out
+
+    def read_predict_frame(self) -> pd.DataFrame:
+        """The `predict_file` rows (text and optional id), in input order; labels are not needed."""
+        if not self.hparams.predict_file:
+            raise DataError("nothing to predict: set data.predict_file")
+        frame = read_table(self.hparams.predict_file, self.hparams.encoding)
+        return self._clean(frame, "predict", need_label=False)
+
+    def class_counts(self, split: str = "train") -> list[int]:
+        """Rows per label (in `label_names` order) in a split."""
+        counts = self.frames[split]["label"].value_counts()
+        return [int(counts.get(name, 0)) for name in self.label_names]
+
+    # ------------------------------------------------------------------ Lightning hooks
+
+    def setup(self, stage: str) -> None:
+        if stage == "predict":
+            self.predict_frame = self.read_predict_frame()
+            self.encoded["predict"] = self._encode(self.predict_frame, with_labels=False)
+            return
+        needed = {"fit": ("train", "validation"), "validate": ("validation",), "test": ("test",)}[stage]
+        for split in needed:
+            if split not in self.frames:
+                raise DataError(
+                    f"no {split} data: set data.{'val' if split == 'validation' else split}_file "
+                    f"or data.{'val' if split == 'validation' else split}_fraction > 0"
+                )
+        if stage == "fit":
+            counts = {
+                s: dict(zip(self.label_names, self.class_counts(s), strict=True))
+                for s in SPLITS
+                if s in self.frames
+            }
+            rank_zero_info("Label distribution:\n" + distribution_table(counts))
+        for split in needed:
+            self.encoded[split] = self._encode(self.frames[split])
+
+    def _encode(self, frame: pd.DataFrame, with_labels: bool = True) -> EncodedTexts:
+        ids = tokenize_cached(
+            frame["text"].tolist(), self.tokenizer, self.hparams.max_length, self.hparams.cache_dir
+        )
+        labels = None
+        if with_labels:
+            index = {name: i for i, name in enumerate(self.label_names)}
+            unknown = sorted(set(frame["label"]) - set(index), key=label_sort_key)
+            if unknown:
+                raise DataError(
+                    f"labels {', '.join(unknown)} are not among the model's labels ({', '.join(self.label_names)}): "
+                    "the data does not match the checkpoint"
+                )
+            labels = frame["label"].map(index).to_numpy(dtype=np.int64)
+        return EncodedTexts(*ids, labels)
+
+    def _pad_multiple(self) -> int:
+        # Tensor cores work on tiles of 8; on CPU extra padding is only extra work.
+        on_gpu = self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
+        return 8 if on_gpu else 1
+
+    def _loader(self, split: str, train: bool = False) -> DataLoader:
+        data = self.encoded[split]
+        buckets = length_buckets(self.hparams.max_length) if self.hparams.bucket_lengths else None
+        collate = Collator(self.tokenizer.pad_token_id, self._pad_multiple(), buckets)
+        common = {"collate_fn": collate, "num_workers": self.hparams.num_workers}
+        common["persistent_workers"] = self.hparams.num_workers > 0
+        # a loader's own generator keeps it from drawing on the global one that dropout uses
+        common["generator"] = torch.Generator().manual_seed(self.hparams.seed)
+        if not train:
+            size = self.hparams.eval_batch_size or 2 * self.hparams.batch_size
+            return DataLoader(data, batch_size=size, sampler=SortedSampler(data.lengths), **common)
+        common["batches_done"] = self._train_batches_done
+        sampler = SeededRandomSampler(data, self.hparams.seed)
+        if not self.hparams.group_by_length:
+            return ResumableDataLoader(data, batch_size=self.hparams.batch_size, sampler=sampler, **common)
+        batches = LengthGroupedBatchSampler(
+            sampler, self.hparams.batch_size, False, data.lengths, seed=self.hparams.seed
+        )
+        return ResumableDataLoader(data, batch_sampler=batches, **common)
+
+    def _train_batches_done(self) -> int:
+        """Batches of the current epoch already trained on (0 once the epoch is complete)."""
+        if self.trainer is None:
+            return 0
+        done = self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        return done if done < self.trainer.num_training_batches else 0
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("validation")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("predict")

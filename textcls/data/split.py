@@ -1,0 +1,90 @@
+"""Splitting: stratified validation/test splits off the training data, and the per-split label table."""
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from lightning.pytorch.utilities import rank_zero_warn
+
+from textcls.data.io import DataError, label_sort_key
+
+
+def stratified_split(
+    labels: Sequence[str], fractions: dict[str, float], seed: int
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Split row indices per class so each split keeps the class proportions.
+
+    Returns the indices of "train" and of each split in `fractions`, and the classes too small to be
+    split (all their rows stay in train).
+    """
+    rng = np.random.default_rng(seed)
+    # grouped in Python: numpy compares strings without their trailing NUL characters
+    by_label: dict[str, list[int]] = {}
+    for i, label in enumerate(labels):
+        by_label.setdefault(label, []).append(i)
+    out: dict[str, list[np.ndarray]] = {"train": [], **{name: [] for name in fractions}}
+    too_small = []
+    for label in sorted(by_label, key=label_sort_key):
+        rows = rng.permutation(np.asarray(by_label[label]))
+        takes = {name: max(1, round(len(rows) * frac)) for name, frac in fractions.items() if frac > 0}
+        if len(rows) - sum(takes.values()) < 1:
+            too_small.append(label)
+            out["train"].append(rows)
+            continue
+        start = 0
+        for name, n in takes.items():
+            out[name].append(rows[start : start + n])
+            start += n
+        out["train"].append(rows[start:])
+    result = {
+        name: np.sort(np.concatenate(parts)) if parts else np.array([], int) for name, parts in out.items()
+    }
+    return result, too_small
+
+
+def split_train(
+    train: pd.DataFrame, fractions: dict[str, float], seed: int, train_sample: int | None = None
+) -> dict[str, pd.DataFrame]:
+    """Split validation/test rows off `train` by class, then sample `train_sample` training rows."""
+    parts, too_small = stratified_split(train["label"].tolist(), fractions, seed)
+    if too_small:
+        rank_zero_warn(
+            f"classes too small to split were kept in train only: {', '.join(too_small)} "
+            "(they will be missing from validation/test)"
+        )
+    frames = {split: train.iloc[rows].reset_index(drop=True) for split, rows in parts.items() if len(rows)}
+    if train_sample and train_sample < len(frames["train"]):
+        frames["train"] = frames["train"].sample(n=train_sample, random_state=seed).reset_index(drop=True)
+    if frames["train"]["label"].nunique() < 2:
+        raise DataError(
+            f"the training data has a single class ('{frames['train']['label'].iloc[0]}'): "
+            "a classifier needs at least two"
+        )
+    return frames
+
+
+def check_eval_labels(frames: dict[str, pd.DataFrame]) -> None:
+    """Refuse validation/test labels that never occur in train: the model could never predict them."""
+    known = set(frames["train"]["label"]) if "train" in frames else set()
+    for split, frame in frames.items():
+        unseen = sorted(set(frame["label"]) - known, key=label_sort_key)
+        if known and unseen:
+            raise DataError(
+                f"labels in {split} never occur in train: {', '.join(unseen)}; fix the labels or add "
+                "training examples"
+            )
+
+
+def distribution_table(counts: dict[str, dict[str, int]]) -> str:
+    """Rows and share of each label per split, as aligned text; `counts` maps split -> label -> rows."""
+    names = sorted({name for split in counts.values() for name in split}, key=label_sort_key)
+    totals = {split: sum(c.values()) for split, c in counts.items()}
+    width = max(len(n) for n in [*names, "label"])
+    lines = [f"{'label':<{width}} " + " ".join(f"{s:>16}" for s in counts)]
+    for name in names:
+        cells = [
+            f"{c.get(name, 0):>8} ({c.get(name, 0) / max(totals[s], 1):5.1%})" for s, c in counts.items()
+        ]
+        lines.append(f"{name:<{width}} " + " ".join(cells))
+    lines.append(f"{'rows':<{width}} " + " ".join(f"{totals[s]:>16}" for s in counts))
+    return "\n".join(lines)
