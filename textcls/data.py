@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampler, RandomSampler, Sampler
 
-from textcls.backbone import load_tokenizer
+from textcls.backbone import load_config, load_tokenizer, position_limit
 
 SPLITS = ("train", "validation", "test")
 CACHE_VERSION = "1"  # bump when the cached encoding changes shape
@@ -41,6 +41,8 @@ def read_table(path: str, encoding: str = "utf-8") -> pd.DataFrame:
             frame = pd.read_csv(
                 p, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False, encoding=encoding
             )
+        elif suffix == ".json" and _starts_with_array(p, encoding):
+            frame = _read_json_array(p, encoding)
         elif suffix in (".jsonl", ".json"):
             frame = _read_jsonl(p, encoding)
         elif suffix in (".parquet", ".pq"):
@@ -88,6 +90,27 @@ def _read_jsonl(path: Path, encoding: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _starts_with_array(path: Path, encoding: str) -> bool:
+    with open(path, encoding=encoding) as f:
+        while chunk := f.read(4096):
+            if chunk.strip():
+                return chunk.lstrip().lstrip("\ufeff").startswith("[")
+    return False
+
+
+def _read_json_array(path: Path, encoding: str) -> pd.DataFrame:
+    """A .json file holding one array of objects, one per row."""
+    with open(path, encoding=encoding) as f:
+        try:
+            rows = json.load(f)
+        except json.JSONDecodeError as err:
+            raise DataError(f"'{path}' is not valid JSON ({err.msg} at line {err.lineno})") from err
+    bad = next((i for i, row in enumerate(rows) if not isinstance(row, dict)), None)
+    if bad is not None:
+        raise DataError(f"'{path}' item {bad} is not a JSON object: the array must hold one object per row")
+    return pd.DataFrame(rows)
+
+
 def _read_saved_dataset(path: Path) -> pd.DataFrame:
     import datasets
 
@@ -109,10 +132,16 @@ def load_hub_dataset(name: str, config_name: str | None, label_column: str) -> d
     """
     import datasets
 
-    if Path(name).expanduser().is_dir():
-        loaded = datasets.load_from_disk(str(Path(name).expanduser()))
-    else:
-        loaded = datasets.load_dataset(name, config_name)
+    try:
+        if Path(name).expanduser().is_dir():
+            loaded = datasets.load_from_disk(str(Path(name).expanduser()))
+        else:
+            loaded = datasets.load_dataset(name, config_name)
+    except (FileNotFoundError, ConnectionError) as err:  # also the hub's DatasetNotFoundError; offline
+        raise DataError(
+            f"dataset '{name}' was not found ({' '.join(str(err).split())}): check data.dataset_name, "
+            "point it at a `save_to_disk` folder, or run with network access to the Hugging Face hub"
+        ) from err
     if isinstance(loaded, datasets.Dataset):
         loaded = {"train": loaded}
     frames = {}
@@ -142,8 +171,9 @@ def stratified_split(
 ) -> tuple[dict[str, np.ndarray], list[str]]:
     """Split row indices per class so each split keeps the class proportions.
 
-    Returns the indices of "train" and of each split in `fractions`, and the classes too small to be
-    split (all their rows stay in train).
+    Each class gives each split its rounded share of rows. Returns the indices of "train" and of each
+    split in `fractions`, and the classes too small to be split: those whose share of a split rounds
+    to no row (their rows stay in train).
     """
     rng = np.random.default_rng(seed)
     # grouped in Python: numpy compares strings without their trailing NUL characters
@@ -154,11 +184,14 @@ def stratified_split(
     too_small = []
     for label in sorted(by_label, key=label_sort_key):
         rows = rng.permutation(np.asarray(by_label[label]))
-        takes = {name: max(1, round(len(rows) * frac)) for name, frac in fractions.items() if frac > 0}
+        # a class too small for its share of a split (it rounds to 0 rows) stays out of that split
+        takes = {name: round(len(rows) * frac) for name, frac in fractions.items() if frac > 0}
         if len(rows) - sum(takes.values()) < 1:
             too_small.append(label)
             out["train"].append(rows)
             continue
+        if not all(takes.values()):
+            too_small.append(label)
         start = 0
         for name, n in takes.items():
             out[name].append(rows[start : start + n])
@@ -287,11 +320,19 @@ class ResumableDataLoader(DataLoader):
     `batches_done`; 0 except in a run resumed mid-epoch), so the resumed run continues with the
     batches an uninterrupted run would have seen next. The count is read when the first batch is
     taken, not when the iterator is made: Lightning makes one before it restores the checkpoint.
+
+    Under DDP Lightning re-creates the loader around a DistributedSampler of its own, seeded by
+    `seed_everything`; `seed` (data.seed) becomes that sampler's seed, so one seed sets the order.
     """
 
-    def __init__(self, *args, batches_done: Callable[[], int] | None = None, **kwargs):
+    def __init__(
+        self, *args, batches_done: Callable[[], int] | None = None, seed: int | None = None, **kwargs
+    ):
         super().__init__(*args, **kwargs)
         self.batches_done = batches_done
+        for sampler in (self.sampler, getattr(self.batch_sampler, "sampler", None)):
+            if seed is not None and isinstance(sampler, DistributedSampler):
+                sampler.seed = seed
 
     def __iter__(self) -> Iterator:
         skip = self.batches_done() if self.batches_done else 0
@@ -323,7 +364,9 @@ class TextClassificationData(L.LightningDataModule):
         test_file: Test data; when not given, `test_fraction` of the training data is split off.
         predict_file: Texts to classify with `predict`; the label column is not needed.
         dataset_name: A Hugging Face dataset (hub name or `save_to_disk` folder) instead of files;
-            its train/validation/test splits are used where they exist.
+            its train/validation/test splits are used where they exist. Rows without a label (-1, as
+            in GLUE test sets) are left out of fit/validate/test with a note, and a split without
+            any label is left out entirely (then `*_fraction` splits that data off train).
         dataset_config_name: The hub dataset's configuration name, if it has several.
         text_column: Column holding the text.
         label_column: Column holding the label (strings or integers).
@@ -333,9 +376,9 @@ class TextClassificationData(L.LightningDataModule):
         val_fraction: Share of each class split off for validation when there is no `val_file`.
         test_fraction: Share of each class split off for testing when there is no `test_file`.
         train_sample: Train on a random sample of this many training rows (all rows when None).
-        seed: Seed of the splits, the sample and the batch order.
+        seed: Seed of the splits, the sample and the batch order (also under DDP).
         model_name_or_path: The backbone whose tokenizer encodes the texts (linked to the model's).
-        max_length: Texts are truncated to this many tokens.
+        max_length: Texts are truncated to this many tokens; at most the backbone's position limit.
         batch_size: Training batch size.
         eval_batch_size: Batch size for validation, test and predict (default: 2 x batch_size).
         group_by_length: Form training batches from texts of similar length (less padding, faster).
@@ -346,6 +389,8 @@ class TextClassificationData(L.LightningDataModule):
         empty_texts: What to do with empty or whitespace-only texts: "drop" (with a count) or "error".
         cache_dir: Where tokenized splits are cached (default: ~/.cache/textcls).
         trust_remote_code: Allow the tokenizer to run code from its repository (linked to the model's).
+        predict_split: With `dataset_name` and no `predict_file`: the split that `predict` classifies
+            (labels are not needed, so an unlabelled test split can be used).
     """
 
     def __init__(
@@ -375,6 +420,7 @@ class TextClassificationData(L.LightningDataModule):
         empty_texts: str = "drop",
         cache_dir: str | None = None,
         trust_remote_code: bool = False,
+        predict_split: str = "test",
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -390,7 +436,11 @@ class TextClassificationData(L.LightningDataModule):
         if max_length < 2:
             raise DataError(f"data.max_length must be at least 2, got {max_length}")
         self._frames: dict[str, pd.DataFrame] | None = None
+        self._split_frames: dict[str, pd.DataFrame] | None = None
+        self._hub_frames: dict[str, pd.DataFrame] | None = None
         self._tokenizer = None
+        self._token_limit: int | None | bool = False  # not looked up yet
+        self.unlabelled_splits: list[str] = []  # dataset splits left out for having no labels
         self.encoded: dict[str, EncodedTexts] = {}
         self.empty_rows: dict[str, list[int]] = {}  # source rows of dropped empty texts, for the data check
 
@@ -402,12 +452,40 @@ class TextClassificationData(L.LightningDataModule):
             self._tokenizer = load_tokenizer(self.hparams.model_name_or_path, self.hparams.trust_remote_code)
         return self._tokenizer
 
+    def check_max_length(self) -> None:
+        """Refuse a max_length beyond the backbone's position limit (it would fail mid-run)."""
+        limit = self.token_limit
+        if limit is not None and self.hparams.max_length > limit:
+            raise DataError(
+                f"data.max_length {self.hparams.max_length} is more than backbone "
+                f"'{self.hparams.model_name_or_path}' takes ({limit} tokens): set data.max_length to at most {limit}"
+            )
+
+    @property
+    def token_limit(self) -> int | None:
+        """The most tokens a text may have for the backbone (None when it sets no limit)."""
+        if self._token_limit is False:
+            config = load_config(self.hparams.model_name_or_path, self.hparams.trust_remote_code)
+            self._token_limit = position_limit(self.tokenizer, config)
+        return self._token_limit
+
     @property
     def frames(self) -> dict[str, pd.DataFrame]:
         """The labelled splits as frames with columns `text`, `label` (and `id`), read once."""
         if self._frames is None:
-            self._frames = self._read_splits()
+            frames = self.split_frames
+            if not self.hparams.labels:
+                self._check_eval_labels(frames)
+            self._frames = frames
         return self._frames
+
+    @property
+    def split_frames(self) -> dict[str, pd.DataFrame]:
+        """The splits as read and split, before the check that their labels occur in train (the data
+        check reports that itself); read once per process."""
+        if self._split_frames is None:
+            self._split_frames = self._read_splits()
+        return self._split_frames
 
     @property
     def label_names(self) -> list[str]:
@@ -420,15 +498,37 @@ class TextClassificationData(L.LightningDataModule):
             )
         return sorted(self.frames["train"]["label"].unique().tolist(), key=label_sort_key)
 
-    def _read_splits(self, check_labels: bool = True) -> dict[str, pd.DataFrame]:
+    def hub_frames(self) -> dict[str, pd.DataFrame]:
+        """The splits of `dataset_name` as loaded (validation under that name), loaded once."""
+        if self._hub_frames is None:
+            hp = self.hparams
+            sources = load_hub_dataset(hp.dataset_name, hp.dataset_config_name, hp.label_column)
+            self._hub_frames = {
+                "validation" if k in ("valid", "dev", "val") else k: v for k, v in sources.items()
+            }
+        return self._hub_frames
+
+    def _read_splits(self) -> dict[str, pd.DataFrame]:
         hp = self.hparams
         if hp.dataset_name:
-            sources = load_hub_dataset(hp.dataset_name, hp.dataset_config_name, hp.label_column)
-            sources = {"validation" if k in ("valid", "dev", "val") else k: v for k, v in sources.items()}
+            sources = self.hub_frames()
         else:
             files = {"train": hp.train_file, "validation": hp.val_file, "test": hp.test_file}
             sources = {split: read_table(path, hp.encoding) for split, path in files.items() if path}
-        frames = {split: self._clean(frame, split) for split, frame in sources.items() if split in SPLITS}
+        frames = {}
+        for split, frame in sources.items():
+            if split not in SPLITS:
+                continue
+            # a dataset marks unlabelled rows itself (GLUE test sets): they are for predict only
+            cleaned = self._clean(frame, split, unlabelled="drop" if hp.dataset_name else "error")
+            if cleaned is None:
+                self.unlabelled_splits.append(split)
+                rank_zero_info(
+                    f"{split}: the dataset's {split} split has no labels; left out of fit, validate and test "
+                    f"(predict can classify it: data.predict_split={split})"
+                )
+            else:
+                frames[split] = cleaned
         if "train" in frames:
             fractions = {
                 split: frac
@@ -436,11 +536,13 @@ class TextClassificationData(L.LightningDataModule):
                 if split not in frames
             }
             frames.update(self._split_train(frames.pop("train"), fractions))
-        if not hp.labels and check_labels:
-            self._check_eval_labels(frames)
         return frames
 
-    def _clean(self, frame: pd.DataFrame, split: str, need_label: bool = True) -> pd.DataFrame:
+    def _clean(
+        self, frame: pd.DataFrame, split: str, need_label: bool = True, unlabelled: str = "error"
+    ) -> pd.DataFrame | None:
+        """Columns renamed to text/label/id, empty texts dropped, labels as strings. Rows without a
+        label are refused, or with `unlabelled="drop"` left out (None when no row has a label)."""
         hp = self.hparams
         columns = {"text": hp.text_column}
         if need_label:
@@ -472,7 +574,12 @@ class TextClassificationData(L.LightningDataModule):
             out = out[~empty].reset_index(drop=True)
         if need_label:
             missing_label = out["label"].isna() | (out["label"].astype(str).str.strip() == "")
-            if missing_label.any():
+            if missing_label.any() and unlabelled == "drop":
+                if missing_label.all():
+                    return None
+                rank_zero_info(f"{split}: left out {int(missing_label.sum())} rows without a label")
+                out = out[~missing_label].reset_index(drop=True)
+            elif missing_label.any():
                 raise DataError(
                     f"{split} data has {int(missing_label.sum())} rows without a label "
                     f"(first at source row {int(out.loc[missing_label.idxmax(), 'row'])}): fill or remove them"
@@ -515,11 +622,20 @@ class TextClassificationData(L.LightningDataModule):
                 )
 
     def read_predict_frame(self) -> pd.DataFrame:
-        """The `predict_file` rows (text and optional id), in input order; labels are not needed."""
-        if not self.hparams.predict_file:
-            raise DataError("nothing to predict: set data.predict_file")
-        frame = read_table(self.hparams.predict_file, self.hparams.encoding)
-        return self._clean(frame, "predict", need_label=False)
+        """The `predict_file` rows (or the `predict_split` of `dataset_name`), text and optional id, in
+        input order; labels are not needed."""
+        hp = self.hparams
+        if hp.predict_file:
+            return self._clean(read_table(hp.predict_file, hp.encoding), "predict", need_label=False)
+        if hp.dataset_name:
+            splits = self.hub_frames()
+            if hp.predict_split not in splits:
+                raise DataError(
+                    f"dataset '{hp.dataset_name}' has no split '{hp.predict_split}' to predict (it has "
+                    f"{', '.join(splits)}): set data.predict_split or data.predict_file"
+                )
+            return self._clean(splits[hp.predict_split], "predict", need_label=False)
+        raise DataError("nothing to predict: set data.predict_file")
 
     def class_counts(self, split: str = "train") -> list[int]:
         """Rows per label (in `label_names` order) in a split."""
@@ -529,12 +645,19 @@ class TextClassificationData(L.LightningDataModule):
     # ------------------------------------------------------------------ Lightning hooks
 
     def setup(self, stage: str) -> None:
+        self.check_max_length()
         if stage == "predict":
             self.predict_frame = self.read_predict_frame()
             self.encoded["predict"] = self._encode(self.predict_frame, with_labels=False)
             return
         needed = {"fit": ("train", "validation"), "validate": ("validation",), "test": ("test",)}[stage]
         for split in needed:
+            if split not in self.frames and split in self.unlabelled_splits:
+                name = "val" if split == "validation" else split
+                raise DataError(
+                    f"no labelled {split} data: the dataset's {split} split has no labels; set "
+                    f"data.{name}_fraction > 0 to split labelled {split} data off train"
+                )
             if split not in self.frames:
                 raise DataError(
                     f"no {split} data: set data.{'val' if split == 'validation' else split}_file "
@@ -592,6 +715,7 @@ class TextClassificationData(L.LightningDataModule):
             size = self.hparams.eval_batch_size or 2 * self.hparams.batch_size
             return DataLoader(data, batch_size=size, sampler=SortedSampler(data.lengths), **common)
         common["batches_done"] = self._train_batches_done
+        common["seed"] = self.hparams.seed
         sampler = SeededRandomSampler(data, self.hparams.seed)
         if not self.hparams.group_by_length:
             return ResumableDataLoader(data, batch_size=self.hparams.batch_size, sampler=sampler, **common)
@@ -638,8 +762,8 @@ def tokenize_cached(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Token ids of `texts` as a flat array and offsets, tokenized once and cached on disk.
 
-    The cache key covers the texts themselves, the whole tokenizer (vocabulary and rules) and
-    `max_length`, so any change to one of them re-tokenizes.
+    The cache key covers the texts themselves, the whole tokenizer (vocabulary, rules and truncation
+    side) and `max_length`, so any change to one of them re-tokenizes.
     """
     import datasets
 
@@ -681,4 +805,6 @@ def _tokenizer_fingerprint(tokenizer) -> str:
         spec = json.loads(backend.to_str())
         spec.pop("truncation", None), spec.pop("padding", None)
         state = json.dumps(spec, sort_keys=True)
+    # which end of a long text is cut is a tokenizer attribute, applied at each call
+    state += f"|truncation_side={getattr(tokenizer, 'truncation_side', 'right')}"
     return hashlib.sha256((type(tokenizer).__name__ + state).encode()).hexdigest()
