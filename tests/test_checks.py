@@ -7,7 +7,7 @@ import pytest
 from tests.conftest import make_rows, write_jsonl
 from tests.test_cli import run, write_config
 from textcls.checks import check_data
-from textcls.data import TextClassificationData
+from textcls.data import DataError, TextClassificationData
 
 
 def _data(tmp_path, backbone, train, test, **kw) -> TextClassificationData:
@@ -76,3 +76,14 @@ def test_render_is_plain_text(n, tmp_path, tiny_backbone):
 
     text = render(check_data(_data(tmp_path, tiny_backbone, make_rows(10, n), make_rows(3, 2))))
     assert "Label distribution" in text and "no problems" in text
+
+
+def test_truncation_advice_is_bounded_by_the_backbone_limit(tmp_path, tiny_backbone):
+    long = [{"text": "goal " * 150, "label": r["label"]} for r in make_rows(5, 1)]
+    at_limit = check_data(_data(tmp_path, tiny_backbone, long, make_rows(3, 2), max_length=128))
+    message = _codes(at_limit)["truncation"]["message"]
+    assert "backbone's limit (128 tokens)" in message and "raising" not in message
+    below = check_data(_data(tmp_path, tiny_backbone, long, make_rows(3, 2), max_length=64))
+    assert "at most 128" in _codes(below)["truncation"]["message"]
+    with pytest.raises(DataError, match="at most 128"):
+        check_data(_data(tmp_path, tiny_backbone, long, make_rows(3, 2), max_length=700))

@@ -3,17 +3,10 @@ import pandas as pd
 import pytest
 import torch
 
-from textcls.data import (
-    Collator,
-    DataError,
-    LengthGroupedBatchSampler,
-    SortedSampler,
-    TextClassificationData,
-    label_sort_key,
-    read_table,
-    stratified_split,
-    tokenize_cached,
-)
+from textcls.data import DataError, TextClassificationData, label_sort_key, read_table
+from textcls.data.batching import Collator, LengthGroupedBatchSampler, SeededRandomSampler, SortedSampler
+from textcls.data.split import stratified_split
+from textcls.data.tokens import tokenize_cached
 
 
 def make_data(tiny_backbone, tmp_path, **kwargs) -> TextClassificationData:
@@ -138,17 +131,38 @@ def test_tokenize_cache_reused_and_rebuilt(tiny_backbone, tmp_path):
     assert len(set(cache.iterdir()) - files) == 2
 
 
-def test_length_grouped_sampler_covers_every_index_once():
+def grouped_batches(lengths, seed: int, epoch: int) -> list[list[int]]:
+    """One epoch of training batches as the data module draws them: seeded sampler, epoch set by Lightning."""
+    sampler = SeededRandomSampler(range(len(lengths)), seed)
+    sampler.set_epoch(epoch)
+    return list(LengthGroupedBatchSampler(sampler, 16, False, lengths, 10, seed=seed))
+
+
+def test_length_grouped_sampler_covers_every_index_once_in_a_new_order_each_epoch():
     rng = np.random.default_rng(0)
     lengths = rng.integers(1, 500, size=1003).tolist()
-    sampler = LengthGroupedBatchSampler(torch.utils.data.RandomSampler(range(1003)), 16, False, lengths, 10)
-    for _ in range(2):
-        batches = list(sampler)
+    for epoch in range(2):
+        batches = grouped_batches(lengths, seed=7, epoch=epoch)
         flat = [i for b in batches for i in b]
         assert sorted(flat) == list(range(1003))
         spread = np.mean([max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches])
         assert spread < 60  # random batches of 16 from 1..500 would spread by ~440
-    assert list(sampler) != list(sampler)  # a new order every epoch
+    assert grouped_batches(lengths, 7, 0) != grouped_batches(lengths, 7, 1)  # a new order every epoch
+    assert grouped_batches(lengths, 7, 1) == grouped_batches(lengths, 7, 1)  # same (seed, epoch): same order
+    assert grouped_batches(lengths, 7, 1) != grouped_batches(lengths, 8, 1)
+
+
+def test_seeded_sampler_order_depends_on_seed_and_epoch_only():
+    def order(seed, epoch):
+        sampler = SeededRandomSampler(range(200), seed)
+        sampler.set_epoch(epoch)
+        return list(sampler)
+
+    torch.manual_seed(0)
+    first = order(3, 0)
+    torch.manual_seed(1)  # the global generator (dropout's) plays no part
+    assert order(3, 0) == first and sorted(first) == list(range(200))
+    assert order(3, 1) != first and order(4, 0) != first
 
 
 def test_sorted_sampler_and_collator():
@@ -162,3 +176,146 @@ def test_sorted_sampler_and_collator():
     assert batch["input_ids"].shape == (2, 8)
     assert batch["attention_mask"].tolist()[1] == [1, 0, 0, 0, 0, 0, 0, 0]
     assert batch["labels"].tolist() == [1, 0]
+
+
+# ----------------------------------------------------------------------------- issue 16
+
+
+def save_glue_style(folder, n_train: int = 30, n_test: int = 12) -> str:
+    """A DatasetDict saved to disk whose ClassLabel test split is unlabelled (-1 everywhere), as in GLUE."""
+    import datasets
+
+    features = datasets.Features(
+        {"sentence": datasets.Value("string"), "label": datasets.ClassLabel(names=["neg", "pos"])}
+    )
+    texts = ["good match", "bad pizza", "great app", "awful soup", "nice bread", "poor screen"]
+
+    def split(n, labelled):
+        rows = {"sentence": [f"{texts[i % 6]} {i}" for i in range(n)]}
+        rows["label"] = [i % 2 if labelled else -1 for i in range(n)]
+        return datasets.Dataset.from_dict(rows, features=features)
+
+    dataset = datasets.DatasetDict(
+        {"train": split(n_train, True), "validation": split(10, True), "test": split(n_test, False)}
+    )
+    dataset.save_to_disk(str(folder))
+    return str(folder)
+
+
+def test_hub_dataset_with_unlabelled_test_split(tiny_backbone, tmp_path, caplog):
+    folder = save_glue_style(tmp_path / "glue")
+    data = make_data(tiny_backbone, tmp_path, dataset_name=folder, text_column="sentence", test_fraction=0)
+    with caplog.at_level("INFO"):
+        data.setup("fit")  # the unlabelled test split does not stop fit
+    notes = [r.getMessage() for r in caplog.records if "has no labels" in r.getMessage()]
+    assert len(notes) == 1 and "\n" not in notes[0] and "predict" in notes[0]
+    assert data.label_names == ["neg", "pos"] and len(data.frames["train"]) == 30
+    assert "test" not in data.frames
+    with pytest.raises(DataError, match="no labelled test data"):
+        data.setup("test")
+    data.setup("predict")  # the unlabelled split is what predict classifies
+    assert len(data.predict_frame) == 12
+    assert next(iter(data.predict_dataloader()))["input_ids"].shape[0] == 12
+    # with a test fraction, labelled test data is split off train instead
+    split_off = make_data(
+        tiny_backbone, tmp_path, dataset_name=folder, text_column="sentence", test_fraction=0.2
+    )
+    assert len(split_off.frames["test"]) == 6 and len(split_off.frames["train"]) == 24
+
+
+def test_hub_dataset_that_does_not_exist_is_a_data_error(tiny_backbone, tmp_path):
+    (tmp_path / "folder").mkdir()
+    for name in (str(tmp_path / "folder"), "textcls-tests/no-such-dataset"):
+        with pytest.raises(DataError, match="was not found"):
+            _ = make_data(tiny_backbone, tmp_path, dataset_name=name).frames
+
+
+def test_max_length_beyond_the_backbone_limit_is_refused(tiny_backbone, tmp_path, data_files):
+    data = make_data(tiny_backbone, tmp_path, train_file=str(data_files["train"]), max_length=129)
+    with pytest.raises(DataError) as err:
+        data.setup("fit")
+    assert "128" in str(err.value) and "\n" not in str(err.value)
+    data = make_data(tiny_backbone, tmp_path, train_file=str(data_files["train"]), max_length=128)
+    data.setup("fit")  # the limit itself is fine
+    assert data.token_limit == 128
+
+
+def test_stratified_split_small_classes_follow_the_fraction():
+    labels = [f"c{i}" for i in range(50) for _ in range(3)]
+    parts, too_small = stratified_split(labels, {"validation": 0.1, "test": 0.1}, seed=0)
+    # 3 * 0.1 rounds to 0: every row stays in train, rather than a third of them
+    assert len(parts["train"]) == 150 and len(parts["validation"]) == len(parts["test"]) == 0
+    assert len(too_small) == 50
+    labels += ["big"] * 100
+    parts, too_small = stratified_split(labels, {"validation": 0.1, "test": 0.1}, seed=0)
+    assert len(parts["validation"]) == len(parts["test"]) == 10 and len(parts["train"]) == 230
+    assert "big" not in too_small
+
+
+def test_tokenize_cache_key_covers_truncation_side(tiny_backbone, tmp_path):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_backbone)
+    texts = ["goal pizza laptop soup chef team"]
+    right = tokenize_cached(texts, tok, 4, str(tmp_path / "c"))[0].tolist()
+    tok.truncation_side = "left"
+    left = tokenize_cached(texts, tok, 4, str(tmp_path / "c"))[0].tolist()
+    assert left != right  # re-tokenized: the cache did not serve the right-truncated ids
+    assert left == tok(texts, truncation=True, max_length=4)["input_ids"][0]
+
+
+def test_reads_a_json_array(tmp_path):
+    import json
+
+    rows = [{"text": "a goal", "label": "sports"}, {"text": "the soup", "label": "food"}]
+    (tmp_path / "d.json").write_text(json.dumps(rows, indent=2))
+    got = read_table(str(tmp_path / "d.json"))
+    assert got["text"].tolist() == ["a goal", "the soup"] and got["label"].tolist() == ["sports", "food"]
+    (tmp_path / "bad.json").write_text('[{"text": "a"}, 3]')
+    with pytest.raises(DataError, match="item 1 is not a JSON object"):
+        read_table(str(tmp_path / "bad.json"))
+
+
+def test_fit_reads_the_data_once(tiny_backbone, tmp_path, data_files, monkeypatch):
+    import textcls.data.module
+    from textcls.checks import DataCheck
+
+    calls = []
+    read = textcls.data.module.read_table
+    monkeypatch.setattr(textcls.data.module, "read_table", lambda path, *a: calls.append(path) or read(path, *a))
+    data = make_data(
+        tiny_backbone, tmp_path, train_file=str(data_files["train"]), test_file=str(data_files["test"])
+    )
+    # what `fit` does: the CLI links the label names, the data module is set up, the data check runs
+    assert data.label_names == ["food", "sports", "tech"]
+    data.setup("fit")
+    DataCheck().run(data, tmp_path / "check")
+    assert sorted(calls) == sorted([str(data_files["train"]), str(data_files["test"])])
+
+
+def test_data_seed_sets_the_batch_order_under_ddp(tiny_backbone, tmp_path, data_files, monkeypatch):
+    import lightning as L
+    from lightning.fabric.utilities.data import _replace_dunder_methods
+    from lightning.pytorch.trainer.states import RunningStage
+    from torch.utils.data import BatchSampler, DataLoader
+
+    monkeypatch.setenv("PL_GLOBAL_SEED", "42")
+
+    def rank_order(seed: int, group_by_length: bool) -> list[int]:
+        data = make_data(
+            tiny_backbone, tmp_path, train_file=str(data_files["train"]), seed=seed,
+            group_by_length=group_by_length, batch_size=4,
+        )  # fmt: skip
+        data.trainer = L.Trainer(accelerator="cpu", devices=2, strategy="ddp", logger=False)
+        data.setup("fit")
+        # the loader as Lightning requests it and rewraps it for rank 0 of 2
+        with _replace_dunder_methods(DataLoader, "dataset"), _replace_dunder_methods(BatchSampler):
+            loader = data.train_dataloader()
+        loader = data.trainer._data_connector._prepare_dataloader(loader, True, RunningStage.TRAINING)
+        return [int(i) for batch in loader for i in batch["idx"]]
+
+    for grouped in (False, True):
+        first = rank_order(1, grouped)
+        assert len(first) == 48  # rank 0's half of the 96 training rows
+        assert rank_order(1, grouped) == first
+        assert rank_order(2, grouped) != first, f"data.seed ignored (group_by_length={grouped})"

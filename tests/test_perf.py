@@ -6,7 +6,7 @@ from lightning.pytorch.utilities.data import _update_dataloader
 from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, RandomSampler
 
 from tests.test_cli import run, write_config
-from textcls.data import Collator, EncodedTexts, LengthGroupedBatchSampler, length_buckets
+from textcls.data.batching import Collator, EncodedTexts, LengthGroupedBatchSampler, length_buckets
 
 
 def test_length_buckets_bound_the_shapes():

@@ -1,6 +1,7 @@
 """Property tests: any text and label a file can hold either reads back exactly or fails with DataError."""
 
 import csv
+import itertools
 import os
 
 import pandas as pd
@@ -87,3 +88,17 @@ def test_label_names_are_the_sorted_distinct_stripped_labels(tmp_path, labels):
         return
     assert set(names) == {lab.strip() for lab in labels}
     assert len(names) == len(set(names))
+    # in order: integers numerically ("2" before "10"), then the other names by code point
+    for a, b in itertools.pairwise(names):
+        a_int, b_int = _as_int(a), _as_int(b)
+        if a_int is not None and b_int is not None:
+            assert a_int <= b_int, names  # "1" and "+1" are both 1
+        else:
+            assert b_int is None and (a_int is not None or a < b), names
+
+
+def _as_int(label: str) -> int | None:
+    try:
+        return int(label)
+    except ValueError:
+        return None

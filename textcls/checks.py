@@ -96,8 +96,9 @@ def check_data(
     class_shares, token_lengths) and `problems` (each: level "error" or "warning", code, message,
     examples).
     """
+    data.check_max_length()
     # labels only in validation/test are reported here as an error rather than raised while reading
-    frames = data.read_splits()
+    frames = data.split_frames
     labels = _label_names(data, frames)
     problems = (
         _unseen_labels(data, frames, labels)
@@ -118,7 +119,7 @@ def check_data(
             "class_shares": {name: round(float(counts.get(name, 0)) / len(frame), 4) for name in ordered},
             "token_lengths": _token_lengths(data, frame, length_sample),
         }
-    problems += _truncation(splits, data.hparams.max_length, truncation_warning)
+    problems += _truncation(splits, data.hparams.max_length, truncation_warning, data.token_limit)
     problems.sort(key=lambda p: p["level"] != "error")
     return {"labels": labels, "max_length": data.hparams.max_length, "splits": splits, "problems": problems}
 
@@ -290,7 +291,13 @@ def _token_lengths(data: TextClassificationData, frame: pd.DataFrame, sample: in
     }
 
 
-def _truncation(splits: dict, max_length: int, threshold: float) -> list[dict]:
+def _truncation(splits: dict, max_length: int, threshold: float, limit: int | None = None) -> list[dict]:
+    if limit is not None and max_length >= limit:
+        advice = f"that is the backbone's limit ({limit} tokens): shorten the texts or use a longer-context backbone"
+    elif limit is not None:
+        advice = f"consider raising data.max_length (the backbone takes at most {limit})"
+    else:
+        advice = "consider raising data.max_length"
     out = []
     for split, info in splits.items():
         lengths = info["token_lengths"]
@@ -301,7 +308,7 @@ def _truncation(splits: dict, max_length: int, threshold: float) -> list[dict]:
                     "truncation",
                     f"{lengths['truncated_share']:.1%} of {split} texts are longer than data.max_length="
                     f"{max_length} tokens and are cut; p90 is {lengths['p90']:.0f} and p99 "
-                    f"{lengths['p99']:.0f} tokens: consider raising data.max_length",
+                    f"{lengths['p99']:.0f} tokens: {advice}",
                 )
             )
     return out
@@ -344,7 +351,7 @@ def write_outputs(report: dict, data: TextClassificationData, folder: Path) -> N
     """Write the report (JSON), the row ids of each split (JSON) and the class-count chart (PNG)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / REPORT_FILE).write_text(json.dumps(report, indent=2, ensure_ascii=False))
-    rows = {split: frame["row"].tolist() for split, frame in data.read_splits().items()}
+    rows = {split: frame["row"].tolist() for split, frame in data.split_frames.items()}
     (folder / ROWS_FILE).write_text(json.dumps(rows))
     plot_class_counts(report).savefig(folder / CHART_FILE, dpi=100)
 

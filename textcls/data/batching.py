@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator, Sequence, Sized
 
 import numpy as np
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampler, RandomSampler, Sampler
 
 
 class EncodedTexts(Dataset):
@@ -123,11 +123,19 @@ class ResumableDataLoader(DataLoader):
     `batches_done`; 0 except in a run resumed mid-epoch), so the resumed run continues with the
     batches an uninterrupted run would have seen next. The count is read when the first batch is
     taken, not when the iterator is made: Lightning makes one before it restores the checkpoint.
+
+    Under DDP Lightning re-creates the loader around a DistributedSampler of its own, seeded by
+    `seed_everything`; `seed` (data.seed) becomes that sampler's seed, so one seed sets the order.
     """
 
-    def __init__(self, *args, batches_done: Callable[[], int] | None = None, **kwargs):
+    def __init__(
+        self, *args, batches_done: Callable[[], int] | None = None, seed: int | None = None, **kwargs
+    ):
         super().__init__(*args, **kwargs)
         self.batches_done = batches_done
+        for sampler in (self.sampler, getattr(self.batch_sampler, "sampler", None)):
+            if seed is not None and isinstance(sampler, DistributedSampler):
+                sampler.seed = seed
 
     def __iter__(self) -> Iterator:
         skip = self.batches_done() if self.batches_done else 0

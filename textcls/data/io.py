@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 SPLITS = ("train", "validation", "test")
 
@@ -27,6 +27,8 @@ def read_table(path: str, encoding: str = "utf-8") -> pd.DataFrame:
             frame = pd.read_csv(
                 p, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False, encoding=encoding
             )
+        elif suffix == ".json" and _starts_with_array(p, encoding):
+            frame = _read_json_array(p, encoding)
         elif suffix in (".jsonl", ".json"):
             frame = _read_jsonl(p, encoding)
         elif suffix in (".parquet", ".pq"):
@@ -74,6 +76,27 @@ def _read_jsonl(path: Path, encoding: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _starts_with_array(path: Path, encoding: str) -> bool:
+    with open(path, encoding=encoding) as f:
+        while chunk := f.read(4096):
+            if chunk.strip():
+                return chunk.lstrip().lstrip("\ufeff").startswith("[")
+    return False
+
+
+def _read_json_array(path: Path, encoding: str) -> pd.DataFrame:
+    """A .json file holding one array of objects, one per row."""
+    with open(path, encoding=encoding) as f:
+        try:
+            rows = json.load(f)
+        except json.JSONDecodeError as err:
+            raise DataError(f"'{path}' is not valid JSON ({err.msg} at line {err.lineno})") from err
+    bad = next((i for i, row in enumerate(rows) if not isinstance(row, dict)), None)
+    if bad is not None:
+        raise DataError(f"'{path}' item {bad} is not a JSON object: the array must hold one object per row")
+    return pd.DataFrame(rows)
+
+
 def _read_saved_dataset(path: Path) -> pd.DataFrame:
     import datasets
 
@@ -95,10 +118,16 @@ def load_hub_dataset(name: str, config_name: str | None, label_column: str) -> d
     """
     import datasets
 
-    if Path(name).expanduser().is_dir():
-        loaded = datasets.load_from_disk(str(Path(name).expanduser()))
-    else:
-        loaded = datasets.load_dataset(name, config_name)
+    try:
+        if Path(name).expanduser().is_dir():
+            loaded = datasets.load_from_disk(str(Path(name).expanduser()))
+        else:
+            loaded = datasets.load_dataset(name, config_name)
+    except (FileNotFoundError, ConnectionError) as err:  # also the hub's DatasetNotFoundError; offline
+        raise DataError(
+            f"dataset '{name}' was not found ({' '.join(str(err).split())}): check data.dataset_name, "
+            "point it at a `save_to_disk` folder, or run with network access to the Hugging Face hub"
+        ) from err
     if isinstance(loaded, datasets.Dataset):
         loaded = {"train": loaded}
     frames = {}
@@ -131,11 +160,13 @@ def clean_split(
     split: str,
     columns: dict[str, str],
     empty_texts: str = "drop",
-) -> tuple[pd.DataFrame, list[int]]:
+    unlabelled: str = "error",
+) -> tuple[pd.DataFrame | None, list[int]]:
     """Keep the `columns` (our name -> source column: `text`, optional `label` and `id`), add the
     source `row` number, drop (or refuse) empty texts and normalise labels to strings.
 
-    Returns the clean frame and the source rows of the empty texts it dropped.
+    Rows without a label are refused, or with `unlabelled="drop"` left out (the frame is None when
+    no row has a label). Returns the clean frame and the source rows of the empty texts it dropped.
     """
     missing = [col for col in columns.values() if col not in frame.columns]
     if missing:
@@ -162,7 +193,12 @@ def clean_split(
         out = out[~empty].reset_index(drop=True)
     if "label" in columns:
         missing_label = out["label"].isna() | (out["label"].astype(str).str.strip() == "")
-        if missing_label.any():
+        if missing_label.any() and unlabelled == "drop":
+            if missing_label.all():
+                return None, empty_rows
+            rank_zero_info(f"{split}: left out {int(missing_label.sum())} rows without a label")
+            out = out[~missing_label].reset_index(drop=True)
+        elif missing_label.any():
             raise DataError(
                 f"{split} data has {int(missing_label.sum())} rows without a label "
                 f"(first at source row {int(out.loc[missing_label.idxmax(), 'row'])}): fill or remove them"

@@ -11,7 +11,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
-from textcls.backbone import load_tokenizer
+from textcls.backbone import load_config, load_tokenizer, position_limit
 from textcls.data.batching import (
     Collator,
     EncodedTexts,
@@ -35,7 +35,9 @@ class TextClassificationData(L.LightningDataModule):
         test_file: Test data; when not given, `test_fraction` of the training data is split off.
         predict_file: Texts to classify with `predict`; the label column is not needed.
         dataset_name: A Hugging Face dataset (hub name or `save_to_disk` folder) instead of files;
-            its train/validation/test splits are used where they exist.
+            its train/validation/test splits are used where they exist. Rows without a label (-1, as
+            in GLUE test sets) are left out of fit/validate/test with a note, and a split without
+            any label is left out entirely (then `*_fraction` splits that data off train).
         dataset_config_name: The hub dataset's configuration name, if it has several.
         text_column: Column holding the text.
         label_column: Column holding the label (strings or integers).
@@ -45,9 +47,10 @@ class TextClassificationData(L.LightningDataModule):
         val_fraction: Share of each class split off for validation when there is no `val_file`.
         test_fraction: Share of each class split off for testing when there is no `test_file`.
         train_sample: Train on a random sample of this many training rows (all rows when None).
-        seed: Seed of the splits, the sample and the batch order.
+        seed: Seed of the splits, the sample and the batch order, also under DDP (linked to
+            seed_everything).
         model_name_or_path: The backbone whose tokenizer encodes the texts (linked to the model's).
-        max_length: Texts are truncated to this many tokens.
+        max_length: Texts are truncated to this many tokens; at most the backbone's position limit.
         batch_size: Training batch size.
         eval_batch_size: Batch size for validation, test and predict (default: 2 x batch_size).
         group_by_length: Form training batches from texts of similar length (less padding, faster).
@@ -58,6 +61,8 @@ class TextClassificationData(L.LightningDataModule):
         empty_texts: What to do with empty or whitespace-only texts: "drop" (with a count) or "error".
         cache_dir: Where tokenized splits are cached (default: ~/.cache/textcls).
         trust_remote_code: Allow the tokenizer to run code from its repository (linked to the model's).
+        predict_split: With `dataset_name` and no `predict_file`: the split that `predict` classifies
+            (labels are not needed, so an unlabelled test split can be used).
     """
 
     def __init__(
@@ -87,6 +92,7 @@ class TextClassificationData(L.LightningDataModule):
         empty_texts: str = "drop",
         cache_dir: str | None = None,
         trust_remote_code: bool = False,
+        predict_split: str = "test",
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -101,9 +107,12 @@ class TextClassificationData(L.LightningDataModule):
             raise DataError("data.batch_size and data.eval_batch_size must be at least 1")
         if max_length < 2:
             raise DataError(f"data.max_length must be at least 2, got {max_length}")
-        self._raw_frames: dict[str, pd.DataFrame] | None = None
+        self._split_frames: dict[str, pd.DataFrame] | None = None
         self._frames: dict[str, pd.DataFrame] | None = None
+        self._hub_frames: dict[str, pd.DataFrame] | None = None
         self._tokenizer = None
+        self._token_limit: int | None | bool = False  # not looked up yet
+        self.unlabelled_splits: list[str] = []  # dataset splits left out for having no labels
         self.encoded: dict[str, EncodedTexts] = {}
         self.empty_rows: dict[str, list[int]] = {}  # source rows of dropped empty texts, for the data check
 
@@ -115,12 +124,29 @@ class TextClassificationData(L.LightningDataModule):
             self._tokenizer = load_tokenizer(self.hparams.model_name_or_path, self.hparams.trust_remote_code)
         return self._tokenizer
 
+    def check_max_length(self) -> None:
+        """Refuse a max_length beyond the backbone's position limit (it would fail mid-run)."""
+        limit = self.token_limit
+        if limit is not None and self.hparams.max_length > limit:
+            raise DataError(
+                f"data.max_length {self.hparams.max_length} is more than backbone "
+                f"'{self.hparams.model_name_or_path}' takes ({limit} tokens): set data.max_length to at most {limit}"
+            )
+
+    @property
+    def token_limit(self) -> int | None:
+        """The most tokens a text may have for the backbone (None when it sets no limit)."""
+        if self._token_limit is False:
+            config = load_config(self.hparams.model_name_or_path, self.hparams.trust_remote_code)
+            self._token_limit = position_limit(self.tokenizer, config)
+        return self._token_limit
+
     @property
     def frames(self) -> dict[str, pd.DataFrame]:
         """The labelled splits as frames with columns `text`, `label`, `row` (and `id`), read once;
         validation/test labels unseen in train are refused (unless the labels are given)."""
         if self._frames is None:
-            frames = self.read_splits()
+            frames = self.split_frames
             if not self.hparams.labels:
                 check_eval_labels(frames)
             self._frames = frames
@@ -137,19 +163,45 @@ class TextClassificationData(L.LightningDataModule):
             )
         return sorted(self.frames["train"]["label"].unique().tolist(), key=label_sort_key)
 
-    def read_splits(self) -> dict[str, pd.DataFrame]:
-        """Read, clean and split the data, once: later calls return the same frames (the data check
-        reads them through here too, before the label check of `frames`)."""
-        if self._raw_frames is not None:
-            return self._raw_frames
+    @property
+    def split_frames(self) -> dict[str, pd.DataFrame]:
+        """The splits as read and split, before the check that their labels occur in train (the data
+        check reports that itself); read once per process."""
+        if self._split_frames is None:
+            self._split_frames = self._read_splits()
+        return self._split_frames
+
+    def hub_frames(self) -> dict[str, pd.DataFrame]:
+        """The splits of `dataset_name` as loaded (validation under that name), loaded once."""
+        if self._hub_frames is None:
+            hp = self.hparams
+            sources = load_hub_dataset(hp.dataset_name, hp.dataset_config_name, hp.label_column)
+            self._hub_frames = {
+                "validation" if k in ("valid", "dev", "val") else k: v for k, v in sources.items()
+            }
+        return self._hub_frames
+
+    def _read_splits(self) -> dict[str, pd.DataFrame]:
         hp = self.hparams
         if hp.dataset_name:
-            sources = load_hub_dataset(hp.dataset_name, hp.dataset_config_name, hp.label_column)
-            sources = {"validation" if k in ("valid", "dev", "val") else k: v for k, v in sources.items()}
+            sources = self.hub_frames()
         else:
             files = {"train": hp.train_file, "validation": hp.val_file, "test": hp.test_file}
             sources = {split: read_table(path, hp.encoding) for split, path in files.items() if path}
-        frames = {split: self._clean(frame, split) for split, frame in sources.items() if split in SPLITS}
+        frames = {}
+        for split, frame in sources.items():
+            if split not in SPLITS:
+                continue
+            # a dataset marks unlabelled rows itself (GLUE test sets): they are for predict only
+            cleaned = self._clean(frame, split, unlabelled="drop" if hp.dataset_name else "error")
+            if cleaned is None:
+                self.unlabelled_splits.append(split)
+                rank_zero_info(
+                    f"{split}: the dataset's {split} split has no labels; left out of fit, validate and test "
+                    f"(predict can classify it: data.predict_split={split})"
+                )
+            else:
+                frames[split] = cleaned
         if "train" in frames:
             fractions = {
                 split: frac
@@ -157,24 +209,34 @@ class TextClassificationData(L.LightningDataModule):
                 if split not in frames
             }
             frames.update(split_train(frames.pop("train"), fractions, hp.seed, hp.train_sample))
-        self._raw_frames = frames
         return frames
 
-    def _clean(self, frame: pd.DataFrame, split: str, need_label: bool = True) -> pd.DataFrame:
+    def _clean(
+        self, frame: pd.DataFrame, split: str, need_label: bool = True, unlabelled: str = "error"
+    ) -> pd.DataFrame | None:
         hp = self.hparams
         columns = {"text": hp.text_column, "label": hp.label_column, "id": hp.id_column}
         columns = {k: v for k, v in columns.items() if v and (k != "label" or need_label)}
-        out, empty_rows = clean_split(frame, split, columns, hp.empty_texts)
+        out, empty_rows = clean_split(frame, split, columns, hp.empty_texts, unlabelled)
         if empty_rows:
             self.empty_rows[split] = empty_rows
         return out
 
     def read_predict_frame(self) -> pd.DataFrame:
-        """The `predict_file` rows (text and optional id), in input order; labels are not needed."""
-        if not self.hparams.predict_file:
-            raise DataError("nothing to predict: set data.predict_file")
-        frame = read_table(self.hparams.predict_file, self.hparams.encoding)
-        return self._clean(frame, "predict", need_label=False)
+        """The `predict_file` rows (or the `predict_split` of `dataset_name`), text and optional id, in
+        input order; labels are not needed."""
+        hp = self.hparams
+        if hp.predict_file:
+            return self._clean(read_table(hp.predict_file, hp.encoding), "predict", need_label=False)
+        if hp.dataset_name:
+            splits = self.hub_frames()
+            if hp.predict_split not in splits:
+                raise DataError(
+                    f"dataset '{hp.dataset_name}' has no split '{hp.predict_split}' to predict (it has "
+                    f"{', '.join(splits)}): set data.predict_split or data.predict_file"
+                )
+            return self._clean(splits[hp.predict_split], "predict", need_label=False)
+        raise DataError("nothing to predict: set data.predict_file")
 
     def class_counts(self, split: str = "train") -> list[int]:
         """Rows per label (in `label_names` order) in a split."""
@@ -184,12 +246,19 @@ class TextClassificationData(L.LightningDataModule):
     # ------------------------------------------------------------------ Lightning hooks
 
     def setup(self, stage: str) -> None:
+        self.check_max_length()
         if stage == "predict":
             self.predict_frame = self.read_predict_frame()
             self.encoded["predict"] = self._encode(self.predict_frame, with_labels=False)
             return
         needed = {"fit": ("train", "validation"), "validate": ("validation",), "test": ("test",)}[stage]
         for split in needed:
+            if split not in self.frames and split in self.unlabelled_splits:
+                name = "val" if split == "validation" else split
+                raise DataError(
+                    f"no labelled {split} data: the dataset's {split} split has no labels; set "
+                    f"data.{name}_fraction > 0 to split labelled {split} data off train"
+                )
             if split not in self.frames:
                 raise DataError(
                     f"no {split} data: set data.{'val' if split == 'validation' else split}_file "
@@ -238,6 +307,7 @@ class TextClassificationData(L.LightningDataModule):
             size = self.hparams.eval_batch_size or 2 * self.hparams.batch_size
             return DataLoader(data, batch_size=size, sampler=SortedSampler(data.lengths), **common)
         common["batches_done"] = self._train_batches_done
+        common["seed"] = self.hparams.seed
         sampler = SeededRandomSampler(data, self.hparams.seed)
         if not self.hparams.group_by_length:
             return ResumableDataLoader(data, batch_size=self.hparams.batch_size, sampler=sampler, **common)

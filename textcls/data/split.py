@@ -14,8 +14,9 @@ def stratified_split(
 ) -> tuple[dict[str, np.ndarray], list[str]]:
     """Split row indices per class so each split keeps the class proportions.
 
-    Returns the indices of "train" and of each split in `fractions`, and the classes too small to be
-    split (all their rows stay in train).
+    Each class gives each split its rounded share of rows. Returns the indices of "train" and of each
+    split in `fractions`, and the classes too small to be split: those whose share of a split rounds
+    to no row (their rows stay in train).
     """
     rng = np.random.default_rng(seed)
     # grouped in Python: numpy compares strings without their trailing NUL characters
@@ -26,11 +27,14 @@ def stratified_split(
     too_small = []
     for label in sorted(by_label, key=label_sort_key):
         rows = rng.permutation(np.asarray(by_label[label]))
-        takes = {name: max(1, round(len(rows) * frac)) for name, frac in fractions.items() if frac > 0}
+        # a class too small for its share of a split (it rounds to 0 rows) stays out of that split
+        takes = {name: round(len(rows) * frac) for name, frac in fractions.items() if frac > 0}
         if len(rows) - sum(takes.values()) < 1:
             too_small.append(label)
             out["train"].append(rows)
             continue
+        if not all(takes.values()):
+            too_small.append(label)
         start = 0
         for name, n in takes.items():
             out[name].append(rows[start : start + n])

@@ -19,8 +19,8 @@ def tokenize_cached(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Token ids of `texts` as a flat array and offsets, tokenized once and cached on disk.
 
-    The cache key covers the texts themselves, the whole tokenizer (vocabulary and rules) and
-    `max_length`, so any change to one of them re-tokenizes.
+    The cache key covers the texts themselves, the whole tokenizer (vocabulary, rules and truncation
+    side) and `max_length`, so any change to one of them re-tokenizes.
     """
     import datasets
 
@@ -62,4 +62,6 @@ def _tokenizer_fingerprint(tokenizer) -> str:
         spec = json.loads(backend.to_str())
         spec.pop("truncation", None), spec.pop("padding", None)
         state = json.dumps(spec, sort_keys=True)
+    # which end of a long text is cut is a tokenizer attribute, applied at each call
+    state += f"|truncation_side={getattr(tokenizer, 'truncation_side', 'right')}"
     return hashlib.sha256((type(tokenizer).__name__ + state).encode()).hexdigest()
