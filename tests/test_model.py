@@ -1,7 +1,8 @@
+import pytest
 import torch
 from transformers import get_linear_schedule_with_warmup  # noqa: F401  (the schedule under test)
 
-from textcls.model import TextClassifier
+from textcls.model import HyperParameterError, TextClassifier
 
 LABELS = ["food", "sports", "tech"]
 
@@ -61,8 +62,38 @@ def test_class_weights_and_label_smoothing(tiny_backbone):
     assert not torch.isclose(smooth, plain)
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_class_weights_with_half_precision_logits(tiny_backbone, dtype):
+    logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 2.0, 0.0]])
+    labels = torch.tensor([0, 2])
+    model = TextClassifier(tiny_backbone, LABELS, class_weights=[1.0, 2.0, 0.5]).to(dtype)
+    expected = torch.nn.functional.cross_entropy(logits, labels, weight=torch.tensor([1.0, 2.0, 0.5]))
+    loss = model.loss(logits.to(dtype), labels)
+    assert loss.dtype == torch.float32 and torch.isclose(loss, expected, rtol=1e-2)
+
+
+def test_evaluation_loss_is_averaged_over_ranks(tiny_backbone):
+    model = TextClassifier(tiny_backbone, LABELS)
+    logged = {}
+    model.log = lambda name, value, **kw: logged.setdefault(name, kw)
+    model.training_step(batch(), 0)
+    model.validation_step(batch(), 0)
+    model.test_step(batch(), 0)
+    assert logged["val/loss"]["sync_dist"] and logged["test/loss"]["sync_dist"]
+    assert not logged["train/loss"].get("sync_dist")  # per step: no collective at every training step
+
+
 class FakeTrainer:
     estimated_stepping_batches = 100
+    gradient_clip_val = None
+
+
+def test_unlimited_epochs_need_max_steps(tiny_backbone):
+    model = TextClassifier(tiny_backbone, LABELS)
+    model._trainer = FakeTrainer()
+    model._trainer.estimated_stepping_batches = float("inf")  # max_epochs: -1 and no max_steps
+    with pytest.raises(HyperParameterError, match="set trainer.max_steps"):
+        model.configure_optimizers()
 
 
 def test_optimizer_groups_and_warmup_schedule(tiny_backbone):

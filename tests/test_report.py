@@ -1,10 +1,21 @@
 """fit, baseline and test through the real CLI: every report file is produced, parses and agrees."""
 
 import json
+from pathlib import Path
 
+import lightning as L
+import numpy as np
 import pandas as pd
+import pytest
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
 
+from tests.conftest import make_rows, write_jsonl
 from tests.test_cli import run, write_config
+from textcls.data import TextClassificationData
+from textcls.metrics import stage_metrics
+from textcls.model import TextClassifier
+from textcls.report import TestReport, compute_metrics
 
 
 def test_report_files_and_baselines_on_the_same_rows(tmp_path, tiny_backbone, data_files):
@@ -55,3 +66,58 @@ def test_report_files_and_baselines_on_the_same_rows(tmp_path, tiny_backbone, da
 
     events = EventAccumulator(str(test_dir)).Reload()
     assert "test/confusion_matrix" in events.Tags()["images"]
+
+
+def test_report_and_logged_metrics_share_one_definition():
+    """sklearn on arrays (report, baselines) and torchmetrics (logged) agree, with absent classes too."""
+    rng = np.random.default_rng(0)
+    for trial in range(20):
+        n = 5
+        y_true = rng.integers(0, n, 40)
+        y_pred = np.where(rng.random(40) < 0.6, y_true, rng.integers(0, n, 40))
+        absent = rng.choice(n, size=trial % 3, replace=False)  # no examples and no predictions
+        keep = ~np.isin(y_true, absent) & ~np.isin(y_pred, absent)
+        y_true, y_pred = y_true[keep], y_pred[keep]
+        probs = np.eye(n)[y_pred] * 0.9 + 0.02
+        logged = stage_metrics(n, "")(torch.as_tensor(probs), torch.as_tensor(y_true))
+        reported = compute_metrics(y_true, probs)
+        for name, key in LOGGED_AS.items():
+            assert reported[key] == pytest.approx(logged[name].item(), abs=1e-6), (trial, name)
+
+
+LOGGED_AS = {
+    "acc": "accuracy",
+    "f1_macro": "f1_macro",
+    "f1_weighted": "f1_weighted",
+    "precision_macro": "precision_macro",
+    "recall_macro": "recall_macro",
+}
+
+
+@pytest.mark.parametrize("absent", [False, True], ids=["all-classes", "class-absent"])
+def test_logged_test_metrics_equal_metrics_json(tmp_path, tiny_backbone, data_files, absent):
+    test_rows = make_rows(10, seed=2)
+    if absent:  # no "tech" text in the test split, and the model never predicts it
+        test_rows = [r for r in test_rows if r["label"] != "tech"]
+    data = TextClassificationData(
+        train_file=str(data_files["train"]),
+        test_file=str(write_jsonl(tmp_path / "test.jsonl", test_rows)),
+        model_name_or_path=tiny_backbone,
+        batch_size=8,
+        cache_dir=str(tmp_path / "cache"),
+    )
+    model = TextClassifier(tiny_backbone, data.label_names)
+    if absent:
+        with torch.no_grad():
+            model.model.classifier.bias[data.label_names.index("tech")] = -1e4
+    logger = TensorBoardLogger(tmp_path / "logs", name="tiny")
+    trainer = L.Trainer(accelerator="cpu", logger=logger, callbacks=[TestReport()], enable_progress_bar=False)
+    [logged] = trainer.test(model, datamodule=data)
+    written = json.loads((Path(logger.log_dir) / "metrics.json").read_text())
+    assert written["rows"] == len(test_rows)
+    for name, key in LOGGED_AS.items():
+        assert written[key] == pytest.approx(logged[f"test/{name}"], abs=1e-6), name
+    assert written["loss"] == pytest.approx(logged["test/loss"], rel=1e-4)  # no class weights: the same loss
+    preds = pd.read_csv(Path(logger.log_dir) / "predictions.csv")
+    if absent:
+        assert "tech" not in set(preds["predicted_label"]) | set(preds["true_label"])

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import f1_score
 from sklearn.naive_bayes import MultinomialNB
 
 from textcls.checks import ROWS_FILE
 from textcls.data import SPLITS, DataError, TextClassificationData
+from textcls.metrics import f1_macro
 from textcls.report import write_report
 
 # name -> (title, the classifier for one value of its hyper-parameter, that parameter, values tried)
@@ -67,7 +67,7 @@ def run_baselines(data: TextClassificationData, folder: Path) -> dict[str, dict]
         scores, fitted = {}, {}
         for value in grid:
             clf = make(value, data.hparams.seed).fit(x_train, y["train"])
-            scores[value] = f1_score(y["validation"], clf.predict(x_val), average="macro")
+            scores[value] = f1_macro(y["validation"], clf.predict(x_val))
             fitted[value] = clf
         best = max(grid, key=lambda v: scores[v])  # first of equals: the smallest value tried
         train_seconds = time.perf_counter() - start

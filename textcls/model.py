@@ -7,34 +7,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MetricCollection
-from torchmetrics.classification import (
-    MulticlassAccuracy,
-    MulticlassF1Score,
-    MulticlassPrecision,
-    MulticlassRecall,
-)
 from transformers import get_linear_schedule_with_warmup
 
 from textcls.backbone import load_classifier
+from textcls.metrics import stage_metrics
 
 
 class HyperParameterError(ValueError):
     """A hyper-parameter outside its valid range."""
-
-
-def stage_metrics(num_labels: int, prefix: str) -> MetricCollection:
-    """Accuracy, macro/weighted F1 and macro precision/recall, logged as `<prefix>acc`, `<prefix>f1_macro`, ..."""
-    kw = {"num_classes": num_labels}
-    return MetricCollection(
-        {
-            "acc": MulticlassAccuracy(average="micro", **kw),
-            "f1_macro": MulticlassF1Score(average="macro", **kw),
-            "f1_weighted": MulticlassF1Score(average="weighted", **kw),
-            "precision_macro": MulticlassPrecision(average="macro", **kw),
-            "recall_macro": MulticlassRecall(average="macro", **kw),
-        },
-        prefix=prefix,
-    )
 
 
 class TextClassifier(L.LightningModule):
@@ -49,7 +29,8 @@ class TextClassifier(L.LightningModule):
             it then decays linearly to 0.
         adam_epsilon: AdamW epsilon.
         class_weights: Cross-entropy class weights: "none", "balanced" (inverse training class
-            frequency), or one weight per class.
+            frequency, computed from the training split in `fit`, `validate` and `test`, and kept in
+            the checkpoint), or one weight per class.
         label_smoothing: Label smoothing of the cross-entropy loss, in [0, 1).
         freeze_encoder: Train only the classification head (feature extraction), for comparison with
             full fine-tuning.
@@ -93,12 +74,9 @@ class TextClassifier(L.LightningModule):
         if freeze_encoder:
             for name, param in self.model.named_parameters():
                 param.requires_grad = self._is_head(name)
-        if isinstance(class_weights, list):
-            self.register_buffer(
-                "loss_weights", torch.tensor(class_weights, dtype=torch.float), persistent=False
-            )
-        else:
-            self.loss_weights = None
+        weights = torch.tensor(class_weights, dtype=torch.float) if isinstance(class_weights, list) else None
+        # a buffer, so that "balanced" weights set later follow the module to its device
+        self.register_buffer("loss_weights", weights, persistent=False)
         n = len(self.label_names)
         self.train_metrics = stage_metrics(n, "train/")
         self.val_metrics = stage_metrics(n, "val/")
@@ -113,17 +91,27 @@ class TextClassifier(L.LightningModule):
         return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        weight = self.loss_weights.to(logits.dtype) if self.loss_weights is not None else None
+        # in fp32 whatever the precision: the weights are fp32 and half-precision logits are upcast
+        weight = self.loss_weights.float() if self.loss_weights is not None else None
         return F.cross_entropy(
             logits.float(), labels, weight=weight, label_smoothing=self.hparams.label_smoothing
         )
 
     def setup(self, stage: str) -> None:
-        if stage == "fit" and self.hparams.class_weights == "balanced":
-            counts = torch.tensor(self.trainer.datamodule.class_counts("train"), dtype=torch.float)
-            # sklearn's "balanced": n_samples / (n_classes * count); absent classes get weight 0
-            weights = counts.sum() / (len(counts) * counts.clamp(min=1)) * (counts > 0)
-            self.loss_weights = weights.to(self.device)
+        # validate and test too: their val/loss and test/loss are then the loss that fit reports
+        if stage != "predict" and self.hparams.class_weights == "balanced":
+            data = getattr(self.trainer, "datamodule", None)
+            if data is not None and "train" in data.frames:
+                self.loss_weights = balanced_weights(data.class_counts("train")).to(self.device)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self.hparams.class_weights == "balanced" and self.loss_weights is not None:
+            checkpoint["balanced_class_weights"] = self.loss_weights.tolist()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # the weights the model was trained with, even when the data has changed since
+        if "balanced_class_weights" in checkpoint:
+            self.loss_weights = torch.tensor(checkpoint["balanced_class_weights"], device=self.device)
 
     def _shared_step(
         self, batch: dict, stage: str, metrics: MetricCollection
@@ -133,7 +121,17 @@ class TextClassifier(L.LightningModule):
         metrics.update(logits.detach(), batch["labels"])
         on_step = stage == "train"
         batch_size = len(batch["labels"])
-        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=batch_size)
+        # the epoch's mean over all ranks under DDP (the metric objects synchronise themselves);
+        # not for training, where it would cost a collective at every step
+        self.log(
+            f"{stage}/loss",
+            loss,
+            on_step=on_step,
+            on_epoch=True,
+            prog_bar=True,
+            batch_size=batch_size,
+            sync_dist=not on_step,
+        )
         self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=batch_size)
         return loss, logits
 
@@ -163,15 +161,28 @@ class TextClassifier(L.LightningModule):
             {"params": decay, "weight_decay": self.hparams.weight_decay},
             {"params": no_decay, "weight_decay": 0.0},
         ]
-        fused = self.device.type == "cuda"
+        # Fused AdamW unscales fp16 gradients inside its step, so Lightning's mixed precision refuses
+        # to clip them: fused only when nothing clips; otherwise torch's default (foreach on GPU).
+        fused = self.device.type == "cuda" and not self.trainer.gradient_clip_val
         optimizer = torch.optim.AdamW(
             groups, lr=self.hparams.learning_rate, eps=self.hparams.adam_epsilon, fused=fused or None
         )
         total = self.trainer.estimated_stepping_batches
-        total = int(total) if math.isfinite(total) else 10_000
+        if not math.isfinite(total):
+            raise HyperParameterError(
+                "trainer.max_epochs is -1 (no limit) and trainer.max_steps is not set: set trainer.max_steps, "
+                "which the learning-rate schedule needs to know its length"
+            )
+        total = int(total)
         warmup = int(self.hparams.warmup_ratio * total)
         scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def balanced_weights(counts: list[int]) -> torch.Tensor:
+    """scikit-learn's "balanced" class weights, n_samples / (n_classes * count); absent classes get 0."""
+    counts = torch.tensor(counts, dtype=torch.float)
+    return counts.sum() / (len(counts) * counts.clamp(min=1)) * (counts > 0)
 
 
 def _validate(label_names, learning_rate, weight_decay, warmup_ratio, class_weights, label_smoothing) -> None:

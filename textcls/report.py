@@ -14,42 +14,16 @@ import pandas as pd
 import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_info
-from sklearn.metrics import (
-    accuracy_score,
-    classification_report,
-    confusion_matrix,
-    log_loss,
-    precision_recall_fscore_support,
-)
+from sklearn.metrics import classification_report, confusion_matrix, precision_recall_fscore_support
 
 from textcls.data import SPLITS
+from textcls.metrics import compute_metrics, present_labels
 from textcls.predictions import gather_in_order
 
 BASELINES_FOLDER = "baselines"
 
 
 # ----------------------------------------------------------------------------- metrics and files
-
-
-def compute_metrics(y_true: np.ndarray, probs: np.ndarray) -> dict:
-    """Accuracy, macro/weighted F1, macro precision/recall and log loss of class-index labels."""
-    labels = np.arange(probs.shape[1])
-    y_pred = probs.argmax(1)
-    p, r, f, _ = precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, average="macro", zero_division=0
-    )
-    _, _, fw, _ = precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, average="weighted", zero_division=0
-    )
-    return {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "f1_macro": float(f),
-        "f1_weighted": float(fw),
-        "precision_macro": float(p),
-        "recall_macro": float(r),
-        "loss": float(log_loss(y_true, np.clip(probs, 1e-12, 1), labels=labels)),
-        "rows": len(y_true),
-    }
 
 
 def per_class_table(y_true: np.ndarray, y_pred: np.ndarray, label_names: list[str]) -> pd.DataFrame:
@@ -116,11 +90,12 @@ def write_report(
 
     table = per_class_table(y_true, y_pred, label_names)
     table.to_csv(folder / "per_class.csv", index=False)
+    present = present_labels(y_true, y_pred)  # its averages are those of metrics.json (textcls/metrics.py)
     text_report = classification_report(
         y_true,
         y_pred,
-        labels=np.arange(len(label_names)),
-        target_names=label_names,
+        labels=present,
+        target_names=[label_names[i] for i in present],
         digits=4,
         zero_division=0,
     )

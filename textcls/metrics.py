@@ -1,0 +1,74 @@
+"""The classification metrics, defined once for the logged values, the test report and the baselines.
+
+Macro averages (F1, precision, recall) run over the classes that are present in the split: in its true
+labels or in its predictions. A class with no examples and no predictions has no precision, recall or F1
+(each is 0/0); counting it as 0 would mark down a perfect model on a split that happens to lack a class,
+and make the score depend on classes the split never mentions. This is torchmetrics' rule (it skips
+classes with tp + fp + fn = 0), used for the values logged during training and so for checkpoint
+selection, and scikit-learn's when given those classes, used for the arrays of the report and the
+baselines; tests/test_report.py checks that the two agree. A class present in only one of the two
+counts, with 0 where its precision or recall is 0/0. Weighted averages weigh by support, so absent
+classes do not count there either.
+"""
+
+import numpy as np
+from sklearn.metrics import accuracy_score, log_loss, precision_recall_fscore_support
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassF1Score,
+    MulticlassPrecision,
+    MulticlassRecall,
+)
+
+
+def stage_metrics(num_labels: int, prefix: str) -> MetricCollection:
+    """Accuracy, macro/weighted F1 and macro precision/recall, logged as `<prefix>acc`, `<prefix>f1_macro`, ..."""
+    kw = {"num_classes": num_labels}
+    return MetricCollection(
+        {
+            "acc": MulticlassAccuracy(average="micro", **kw),
+            "f1_macro": MulticlassF1Score(average="macro", **kw),
+            "f1_weighted": MulticlassF1Score(average="weighted", **kw),
+            "precision_macro": MulticlassPrecision(average="macro", **kw),
+            "recall_macro": MulticlassRecall(average="macro", **kw),
+        },
+        prefix=prefix,
+    )
+
+
+def present_labels(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """The class indices that macro averages run over: those in the true labels or the predictions."""
+    return np.union1d(y_true, y_pred)
+
+
+def f1_macro(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Macro F1 of class-index labels and predictions, over the classes present in either."""
+    return compute_scores(y_true, y_pred)["f1_macro"]
+
+
+def compute_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    """Accuracy, macro/weighted F1 and macro precision/recall of class-index labels and predictions."""
+    labels = present_labels(y_true, y_pred)
+    p, r, f, _ = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, average="macro", zero_division=0
+    )
+    _, _, fw, _ = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, average="weighted", zero_division=0
+    )
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "f1_macro": float(f),
+        "f1_weighted": float(fw),
+        "precision_macro": float(p),
+        "recall_macro": float(r),
+    }
+
+
+def compute_metrics(y_true: np.ndarray, probs: np.ndarray) -> dict:
+    """The scores of `compute_scores` for the most probable classes, log loss and the number of rows."""
+    return {
+        **compute_scores(y_true, probs.argmax(1)),
+        "loss": float(log_loss(y_true, np.clip(probs, 1e-12, 1), labels=np.arange(probs.shape[1]))),
+        "rows": len(y_true),
+    }
