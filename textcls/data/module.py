@@ -12,6 +12,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
 from textcls.backbone import load_config, load_tokenizer, position_limit
+from textcls.checkpoint import DEFAULT_MAX_LENGTH
 from textcls.data.batching import (
     Collator,
     EncodedTexts,
@@ -82,7 +83,7 @@ class TextClassificationData(L.LightningDataModule):
         train_sample: int | None = None,
         seed: int = 42,
         model_name_or_path: str = "distilbert-base-uncased",
-        max_length: int = 128,
+        max_length: int = DEFAULT_MAX_LENGTH,
         batch_size: int = 32,
         eval_batch_size: int | None = None,
         group_by_length: bool = True,
