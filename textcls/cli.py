@@ -2,6 +2,7 @@
 
 import os
 import sys
+import traceback
 import warnings
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from textcls.backbone import BackboneNotFoundError
 from textcls.baseline import run_baselines
-from textcls.callbacks import PredictionWriter, ThroughputLogger
+from textcls.callbacks import PredictionError, PredictionWriter, ThroughputLogger
 from textcls.checks import DataCheck
 from textcls.data import DataError, TextClassificationData
 from textcls.export import ExportError
@@ -32,10 +33,17 @@ USER_ERRORS = (
     HyperParameterError,
     BackboneNotFoundError,
     CheckpointError,
-    FileNotFoundError,
+    PredictionError,
     ExportError,
     NonFiniteLossError,
 )
+BUG_HINT = (
+    "textcls: this is not a problem with your input but a bug in textcls or a library it uses: "
+    "please report it with the traceback above"
+)
+# `--ckpt_path none`: evaluate or predict with the backbone and an untrained classification head, on purpose
+NO_CHECKPOINT = "none"
+EVALUATING = ("validate", "test", "predict")
 OUT_OF_MEMORY = (
     "out of GPU memory: lower data.batch_size (and raise trainer.accumulate_grad_batches to keep the "
     "effective batch size), or lower data.max_length"
@@ -63,9 +71,20 @@ class TextclsCLI(LightningCLI):
         """Make `--ckpt_path best|last|FILE|EXPORTED_FOLDER` usable on its own: the checkpoint supplies
         the backbone, the label names and the tokenizer settings it was trained with."""
         subcommand = self.config.get("subcommand")
-        if not subcommand or not self.config[subcommand].get("ckpt_path"):
+        if not subcommand:
             return
         cfg = self.config[subcommand]
+        if subcommand in EVALUATING and not cfg.get("ckpt_path"):
+            raise CheckpointError(
+                f"`{subcommand}` needs --ckpt_path best|last|FILE|EXPORTED_FOLDER (or --ckpt_path "
+                f"{NO_CHECKPOINT} to use the untrained classification head on purpose)"
+            )
+        if subcommand in EVALUATING and cfg.ckpt_path == NO_CHECKPOINT:
+            cfg.ckpt_path = None
+            self.untrained_head = True
+            return
+        if not cfg.get("ckpt_path"):
+            return
         if is_exported_folder(cfg.ckpt_path):
             # an exported folder holds the weights: it becomes the backbone, and no checkpoint is loaded
             overrides = {
@@ -81,10 +100,18 @@ class TextclsCLI(LightningCLI):
         subparser = self.parser._subcommands_action._name_parser_map[subcommand]
         self.config[subcommand] = subparser.parse_object(overrides, cfg)
 
+    untrained_head = False
+
     def before_instantiate_classes(self) -> None:
         trainer = self.config[self.subcommand].trainer
         if trainer.precision is None:
             trainer.precision = auto_precision(trainer.accelerator)
+
+    def before_test(self) -> None:
+        if self.untrained_head:
+            for callback in self.trainer.callbacks:
+                if isinstance(callback, TestReport):
+                    callback.untrained = True  # the report must not call this model fine-tuned
 
 
 # Commands that need only the data section of a config; LightningCLI knows only Trainer subcommands.
@@ -239,7 +266,9 @@ def main(args: list[str] | None = None) -> None:
     except (SIGTERMException, KeyboardInterrupt) as err:
         where = f"; resume with `--ckpt_path last` (or --ckpt_path {resume.saved})" if resume.saved else ""
         print(f"textcls: interrupted{where}", file=sys.stderr)
-        sys.exit(143 if isinstance(err, SIGTERMException) else 130)
+        # the first Ctrl+C reaches us as Lightning's SIGTERMException (see ResumeCheckpoint)
+        sigterm = isinstance(err, SIGTERMException) and not resume.interrupted_by_ctrl_c
+        sys.exit(143 if sigterm else 130)
     except torch.cuda.OutOfMemoryError:
         if debug:
             raise
@@ -247,7 +276,11 @@ def main(args: list[str] | None = None) -> None:
         sys.exit(2)
     except Exception as err:
         cause = user_error(err)
-        if cause is None or debug:
+        if debug:
             raise
+        if cause is None:
+            traceback.print_exc()
+            print(BUG_HINT, file=sys.stderr)
+            sys.exit(1)
         print(f"textcls: error: {cause}", file=sys.stderr)
         sys.exit(2)

@@ -4,6 +4,7 @@ One predictor serves the web app, the export checks and the benchmarks, and toke
 `textcls predict` does (truncated to the training `max_length`, padded per batch).
 """
 
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -41,17 +42,36 @@ def exported_settings(folder: str | Path) -> dict:
     return {"labels": labels, "max_length": max_length}
 
 
-def find_run_file(ckpt_path: Path, name: str) -> Path | None:
-    """A test-report file (`metrics.json`, `confusion_matrix.png`) of the run a checkpoint belongs to.
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, read in chunks (checkpoints can be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def measured_checkpoint(metrics_path: Path) -> str | None:
+    """The SHA-256 of the checkpoint a test report's `metrics.json` measured (None when it does not say)."""
+    try:
+        recorded = json.loads(metrics_path.read_text(encoding="utf-8")).get("checkpoint")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return recorded.get("sha256") if isinstance(recorded, dict) else None
+
+
+def find_test_report(ckpt_path: Path) -> Path | None:
+    """The `metrics.json` of a test of exactly this checkpoint (matched on its content hash), if any.
 
     `textcls test` writes its report into its own run folder, next to the training run's folder:
-    look in the checkpoint's run folder first, then in the newest sibling run that has one.
+    the checkpoint's run folder and its siblings are searched, newest first.
     """
     run_dir = ckpt_path.resolve().parent.parent  # <run>/checkpoints/<name>.ckpt
-    if (run_dir / name).is_file():
-        return run_dir / name
-    siblings = sorted(run_dir.parent.glob(f"*/{name}"), key=lambda p: p.stat().st_mtime)
-    return siblings[-1] if siblings else None
+    candidates = sorted(run_dir.parent.glob(f"*/{METRICS_FILE}"), key=lambda p: p.stat().st_mtime)
+    if not candidates:
+        return None
+    sha256 = file_sha256(ckpt_path)
+    return next((p for p in reversed(candidates) if measured_checkpoint(p) == sha256), None)
 
 
 @dataclass
@@ -64,8 +84,8 @@ class Predictor:
         max_length: Texts are truncated to this many tokens, as in training.
         source: The checkpoint file or exported folder it was loaded from.
         hparams: Training settings (the checkpoint's model and data hyper-parameters).
-        metrics_path: The test report's metrics, when the run has one.
-        confusion_matrix_path: The test report's confusion matrix image, when the run has one.
+        metrics_path: The metrics of a test of this very checkpoint, when there is one.
+        confusion_matrix_path: That test report's confusion matrix image.
     """
 
     model: PreTrainedModel
@@ -158,12 +178,14 @@ def _from_checkpoint(ckpt_path: Path) -> Predictor:
         "epoch": ckpt.get("epoch"),
         "global_step": ckpt.get("global_step"),
     }
+    metrics = find_test_report(ckpt_path)
+    matrix = metrics.with_name(CONFUSION_MATRIX_FILE) if metrics else None
     return Predictor(
         model,
         load_tokenizer(backbone, trust),
         int(data_hp.get("max_length", DEFAULT_MAX_LENGTH)),
         ckpt_path,
         hparams,
-        find_run_file(ckpt_path, METRICS_FILE),
-        find_run_file(ckpt_path, CONFUSION_MATRIX_FILE),
+        metrics,
+        matrix if matrix and matrix.is_file() else None,
     )
