@@ -1,5 +1,6 @@
 """End-to-end: the real `python -m textcls` entry point on a tiny model and tiny data."""
 
+import hashlib
 import json
 import os
 import subprocess
@@ -160,15 +161,14 @@ def test_untrained_head_only_when_asked_and_named_so(tmp_path, tiny_backbone, da
 
 
 def test_test_report_records_the_checkpoint_it_measured(tmp_path, tiny_backbone, data_files):
-    from textcls.inference import file_sha256
-
     config = write_config(tmp_path, tiny_backbone, data_files, max_epochs=1)
     run("fit", "--config", str(config), cwd=tmp_path)
     run("test", "--config", str(config), "--ckpt_path", "last", cwd=tmp_path)
     logs = tmp_path / "logs" / "tiny"
     last = logs / "version_0" / "checkpoints" / "last.ckpt"
     metrics = json.loads((logs / "version_1" / "metrics.json").read_text())
-    assert metrics["checkpoint"] == {"path": str(last.resolve()), "sha256": file_sha256(last)}
+    sha256 = hashlib.sha256(last.read_bytes()).hexdigest()
+    assert metrics["checkpoint"] == {"path": str(last.resolve()), "sha256": sha256}
     assert metrics["model"].startswith("fine-tuned ")
 
 
