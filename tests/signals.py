@@ -15,3 +15,11 @@ class SigtermAtStep(Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.global_step == self.step:
             os.kill(os.getpid(), signal.SIGTERM)
+
+
+class SigintAtStep(SigtermAtStep):
+    """Sends SIGINT (what Ctrl+C sends) to the own process once `trainer.global_step` reaches `step`."""
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), signal.SIGINT)

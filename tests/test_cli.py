@@ -1,5 +1,7 @@
 """End-to-end: the real `python -m textcls` entry point on a tiny model and tiny data."""
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -41,17 +43,6 @@ def write_config(tmp_path: Path, backbone: str, files: dict, **trainer) -> Path:
                 "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
                 "init_args": {"save_dir": str(tmp_path / "logs"), "name": "tiny"},
             },
-            "callbacks": [
-                {
-                    "class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
-                    "init_args": {
-                        "monitor": "val/f1_macro",
-                        "mode": "max",
-                        "filename": "best",
-                        "save_last": True,
-                    },
-                }
-            ],
             **trainer,
         },
     }
@@ -136,3 +127,49 @@ def test_missing_backbone_is_one_clear_line(tmp_path, data_files):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "backbone 'no-such-org/no-such-model' was not found" in proc.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("command", ["validate", "test", "predict"])
+def test_evaluating_without_a_checkpoint_is_refused(tmp_path, tiny_backbone, data_files, command):
+    config = write_config(tmp_path, tiny_backbone, data_files)
+    proc = run(command, "--config", str(config), cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert f"`{command}` needs --ckpt_path" in last and "--ckpt_path none" in last
+    assert not (tmp_path / "logs").exists()  # refused before anything ran
+
+
+def test_untrained_head_only_when_asked_and_named_so(tmp_path, tiny_backbone, data_files):
+    config = write_config(tmp_path, tiny_backbone, data_files)
+    run("test", "--config", str(config), "--ckpt_path", "none", cwd=tmp_path)
+    report = tmp_path / "logs" / "tiny" / "version_0"
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert metrics["model"] == f"untrained head on {Path(tiny_backbone).name}"
+    assert "checkpoint" not in metrics  # measured no checkpoint: export and the app never match it
+    assert "fine-tuned" not in (report / "report.md").read_text()
+
+
+def test_test_report_records_the_checkpoint_it_measured(tmp_path, tiny_backbone, data_files):
+    config = write_config(tmp_path, tiny_backbone, data_files, max_epochs=1)
+    run("fit", "--config", str(config), cwd=tmp_path)
+    run("test", "--config", str(config), "--ckpt_path", "last", cwd=tmp_path)
+    logs = tmp_path / "logs" / "tiny"
+    last = logs / "version_0" / "checkpoints" / "last.ckpt"
+    metrics = json.loads((logs / "version_1" / "metrics.json").read_text())
+    sha256 = hashlib.sha256(last.read_bytes()).hexdigest()
+    assert metrics["checkpoint"] == {"path": str(last.resolve()), "sha256": sha256}
+    assert metrics["model"].startswith("fine-tuned ")
+
+
+def test_first_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path, tiny_backbone, data_files):
+    config = write_config(tmp_path, tiny_backbone, data_files, max_epochs=2)
+    settings = yaml.safe_load(config.read_text())
+    killer = {"class_path": "tests.signals.SigintAtStep", "init_args": {"step": 3}}
+    settings["trainer"]["callbacks"].append(killer)
+    config.write_text(yaml.safe_dump(settings))
+    proc = run("fit", "--config", str(config), cwd=tmp_path, check=False)  # a real SIGINT at step 3
+    assert proc.returncode == 130, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    assert "resume with `--ckpt_path last`" in proc.stderr.strip().splitlines()[-1]
+    saved = tmp_path / "logs" / "tiny" / "version_0" / "checkpoints" / "last.ckpt"
+    assert torch.load(saved, weights_only=True)["global_step"] == 3

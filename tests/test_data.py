@@ -282,7 +282,9 @@ def test_fit_reads_the_data_once(tiny_backbone, tmp_path, data_files, monkeypatc
 
     calls = []
     read = textcls.data.module.read_table
-    monkeypatch.setattr(textcls.data.module, "read_table", lambda path, *a: calls.append(path) or read(path, *a))
+    monkeypatch.setattr(
+        textcls.data.module, "read_table", lambda path, *a: calls.append(path) or read(path, *a)
+    )
     data = make_data(
         tiny_backbone, tmp_path, train_file=str(data_files["train"]), test_file=str(data_files["test"])
     )

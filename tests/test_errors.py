@@ -4,6 +4,8 @@ Data problems are checked in-process (fast); a few cases go through the real com
 whole path: exit code 2, no traceback, the message on the last line of stderr.
 """
 
+import builtins
+import errno
 import json
 import os
 import pickle
@@ -18,9 +20,10 @@ from tests.conftest import make_rows, write_jsonl
 from tests.test_cli import run, write_config
 from textcls import cli
 from textcls.backbone import BackboneNotFoundError, load_tokenizer
-from textcls.cli import CheckpointError, load_checkpoint, resolve_ckpt_path, user_error
+from textcls.callbacks import FiniteLossCheck, NonFiniteLossError
+from textcls.checkpoint import CheckpointError, load_checkpoint, resolve_ckpt_path
+from textcls.cli import user_error
 from textcls.data import DataError, TextClassificationData
-from textcls.faults import FiniteLossCheck, NonFiniteLossError
 from textcls.model import HyperParameterError, TextClassifier
 
 
@@ -59,12 +62,21 @@ def test_folder_that_is_not_a_dataset(tmp_path):
     assert "not a saved dataset" in msg and "point at a data file" in msg
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
-def test_unreadable_file(tmp_path):
-    path = tmp_path / "secret.csv"
-    path.write_text("text,label\na,b\n")
-    path.chmod(0)
-    assert "cannot read" in frames_error(tmp_path, train_file=str(path))
+@pytest.mark.parametrize("name", ["secret.csv", "secret.jsonl"])
+def test_unreadable_file(tmp_path, monkeypatch, name):
+    path = tmp_path / name
+    path.write_text("text,label\na,b\n" if name.endswith(".csv") else '{"text": "a", "label": "b"}\n')
+    path.chmod(0)  # enough for other users; root reads any file, so opening it is refused below too
+    real_open = builtins.open
+
+    def refusing_open(file, *args, **kwargs):
+        if str(file) == str(path):
+            raise PermissionError(errno.EACCES, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", refusing_open)
+    msg = frames_error(tmp_path, train_file=str(path))
+    assert "cannot read" in msg and "Permission denied" in msg
 
 
 def test_unknown_extension(tmp_path):
@@ -309,9 +321,36 @@ def test_cli_predict_output_folder_missing(tmp_path, tiny_backbone, data_files):
     config = write_config(tmp_path, tiny_backbone, data_files)
     out = tmp_path / "no-such-folder" / "preds.csv"
     proc = run(
-        "predict", "--config", str(config), "--prediction.output_path", str(out), cwd=tmp_path, check=False
-    )
+        "predict", "--config", str(config), "--ckpt_path", "none", "--prediction.output_path", str(out),
+        cwd=tmp_path, check=False,
+    )  # fmt: skip
     assert_clean_failure(proc, "no-such-folder", "does not exist: create it first")
+
+
+def test_cli_predict_output_formats(tmp_path, tiny_backbone, data_files):
+    config = write_config(tmp_path, tiny_backbone, data_files)
+    out = tmp_path / "preds.parquet"
+    args = ("predict", "--config", str(config), "--ckpt_path", "none", "--prediction.output_path")
+    run(*args, str(out), cwd=tmp_path)
+    inputs = pd.read_csv(data_files["predict"])
+    assert pd.read_parquet(out)["text"].tolist() == inputs["text"].tolist()
+    proc = run(*args, str(tmp_path / "preds.xlsx"), cwd=tmp_path, check=False)
+    assert_clean_failure(proc, "preds.xlsx", ".csv, .jsonl, .json, .parquet", "'.xlsx'")
+
+
+def test_errors_inside_library_code_keep_their_traceback_and_ask_for_a_report(monkeypatch, capsys):
+    def library_bug(*args, **kwargs):
+        raise FileNotFoundError("[Errno 2] No such file or directory: '/site-packages/some/asset.json'")
+
+    monkeypatch.setattr(cli, "TextclsCLI", library_bug)
+    monkeypatch.delenv("TEXTCLS_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["fit"])
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "FileNotFoundError: [Errno 2]" in err
+    assert "not a problem with your input" in err.strip().splitlines()[-1]
+    assert "please report it" in err.strip().splitlines()[-1]
 
 
 def test_out_of_memory_message(monkeypatch, capsys):
@@ -321,7 +360,7 @@ def test_out_of_memory_message(monkeypatch, capsys):
     monkeypatch.setattr(cli, "TextclsCLI", oom)
     monkeypatch.delenv("TEXTCLS_DEBUG", raising=False)
     with pytest.raises(SystemExit) as exit_:
-        cli.main([])
+        cli.main(["fit"])
     assert exit_.value.code == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert "out of GPU memory" in last and "data.batch_size" in last and "accumulate_grad_batches" in last
@@ -346,7 +385,7 @@ def test_debug_switch_shows_the_traceback(monkeypatch):
     monkeypatch.setattr(cli, "TextclsCLI", fail)
     monkeypatch.setenv("TEXTCLS_DEBUG", "1")
     with pytest.raises(DataError, match="bad data"):
-        cli.main([])
+        cli.main(["fit"])
 
 
 class _NaNAfterTwoSteps(TextClassifier):
@@ -376,7 +415,7 @@ def test_non_finite_loss_stops_with_the_step(tmp_path, tiny_backbone, data_files
 
 
 def test_predictions_are_written_atomically(tmp_path):
-    from textcls.callbacks import write_atomically
+    from textcls.callbacks.writer import write_atomically
 
     target = tmp_path / "out.csv"
     target.write_text("old,complete\n")

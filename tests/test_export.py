@@ -1,5 +1,6 @@
 """Export: a Hugging Face folder that `pipeline` and `textcls predict` both load, with the same answers."""
 
+import hashlib
 import json
 
 import numpy as np
@@ -29,11 +30,17 @@ def trained(tmp_path_factory, tiny_backbone):
     config = write_config(tmp, tiny_backbone, files, max_epochs=1)
     run("fit", "--config", str(config), "--data.max_length", "16", cwd=tmp)
     run_dir = tmp / "logs" / "tiny" / "version_0"
-    # a test report as the test run writes it, in its own run folder next to the training run
-    report_dir = tmp / "logs" / "tiny" / "version_1"
-    report_dir.mkdir()
-    (report_dir / "metrics.json").write_text(json.dumps({"test/acc": 0.75, "test/f1_macro": 0.5}))
-    return {"tmp": tmp, "ckpt": run_dir / "checkpoints" / "best.ckpt", "files": files, "texts": texts}
+    # the real test report, written by `test` into its own run folder next to the training run
+    run("test", "--config", str(config), "--ckpt_path", "best", cwd=tmp)
+    report = tmp / "logs" / "tiny" / "version_1" / "metrics.json"
+    return {
+        "tmp": tmp,
+        "config": config,
+        "ckpt": run_dir / "checkpoints" / "best.ckpt",
+        "report": report,
+        "files": files,
+        "texts": texts,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +59,10 @@ def test_export_writes_a_standard_folder(exported, trained):
     assert config["label2id"] == {"food": 0, "sports": 1, "tech": 2}
     assert json.loads((exported / "tokenizer_config.json").read_text())["model_max_length"] == 16
     card = (exported / "README.md").read_text()
-    assert "| test/acc | 0.7500 |" in card  # metrics from the test report
+    report = json.loads(trained["report"].read_text())
+    assert json.loads((exported / "metrics.json").read_text()) == report
+    assert f"| accuracy | {report['accuracy']:.4f} |" in card  # metrics from the test report
+    assert f"| f1_macro | {report['f1_macro']:.4f} |" in card
     assert "learning_rate: 0.003" in card and "max_length: 16" in card  # training settings
     assert str(trained["files"]["train"]) in card  # data
     # no temporary folder is left behind
@@ -116,6 +126,48 @@ def test_export_refuses_to_overwrite(exported, trained):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "exists and is not empty" in proc.stderr and "--overwrite" in proc.stderr
     assert (exported / "model.safetensors").is_file()
+
+
+def other_checkpoint(ckpt, path, scale: float):
+    """A checkpoint of the same run with other weights (the classifier scaled): it predicts differently."""
+    content = torch.load(ckpt, weights_only=True)
+    for key in ("model.classifier.weight", "model.classifier.bias"):
+        content["state_dict"][key] = content["state_dict"][key] * scale
+    torch.save(content, path)
+    return path
+
+
+def test_export_carries_the_metrics_of_its_own_checkpoint(trained, exported, tmp_path, capsys):
+    from textcls.export import export
+
+    checkpoints = trained["ckpt"].parent
+    # a newer test report, of another checkpoint, next to the run: export must not take it for best's
+    other = other_checkpoint(trained["ckpt"], checkpoints / "other.ckpt", 0.0)
+    run("test", "--config", str(trained["config"]), "--ckpt_path", str(other), cwd=trained["tmp"])
+    newest = json.loads((trained["tmp"] / "logs" / "tiny" / "version_2" / "metrics.json").read_text())
+    best = json.loads(trained["report"].read_text())
+    assert newest["loss"] != best["loss"]
+
+    folder = export(str(trained["ckpt"]), str(tmp_path / "best"))
+    assert json.loads((folder / "metrics.json").read_text()) == best
+    folder = export(str(other), str(tmp_path / "other"))
+    assert json.loads((folder / "metrics.json").read_text()) == newest
+    assert best["checkpoint"]["sha256"] == hashlib.sha256(trained["ckpt"].read_bytes()).hexdigest()
+    assert newest["checkpoint"]["sha256"] == hashlib.sha256(other.read_bytes()).hexdigest()
+
+    # a checkpoint never tested: no numbers, said in one line
+    untested = other_checkpoint(trained["ckpt"], checkpoints / "untested.ckpt", 2.0)
+    capsys.readouterr()
+    folder = export(str(untested), str(tmp_path / "untested"))
+    assert not (folder / "metrics.json").exists() and not (folder / "confusion_matrix.png").exists()
+    assert "No test report of this checkpoint was found" in (folder / "README.md").read_text()
+    note = [line for line in capsys.readouterr().err.splitlines() if "test report" in line]
+    assert len(note) == 1 and note[0].startswith("No test report of this checkpoint was found")
+    # and a report of another checkpoint is refused when named explicitly
+    from textcls.export import ExportError
+
+    with pytest.raises(ExportError, match="test metrics of another checkpoint"):
+        export(str(untested), str(tmp_path / "mixed"), metrics=str(trained["report"]))
 
 
 @pytest.mark.slow

@@ -73,10 +73,3 @@ def test_fit_logs_throughput_and_padding(tmp_path, tiny_backbone, data_files):
     speed = [e.value for e in events.Scalars("train/samples_per_sec")]
     assert len(eff) == 2 and all(0.5 < e <= 1 for e in eff)  # grouped by length: little padding
     assert all(s > 0 for s in speed)
-
-
-def test_backbone_uses_sdpa_attention(tiny_backbone):
-    from textcls.backbone import load_classifier
-
-    model = load_classifier(tiny_backbone, ["a", "b"])
-    assert model.config._attn_implementation == "sdpa"

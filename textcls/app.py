@@ -1,15 +1,23 @@
 """The web app: `textcls app --model <exported folder or checkpoint> [--port N]` (the app extra).
 
 Classify typed text or an uploaded CSV/JSONL file, keep the session's history, show the model's facts.
+The logic is in plain functions (tested without Streamlit); `page` only lays out the widgets.
 """
 
+import hashlib
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from textcls.checkpoint import CheckpointError
+from textcls.predictions import DEFAULT_UNCERTAIN_BELOW
+
+BATCH_SIZE = 32
 
 
 def launch(model: str, port: int = 8501, address: str = "127.0.0.1") -> None:
@@ -23,7 +31,7 @@ def launch(model: str, port: int = 8501, address: str = "127.0.0.1") -> None:
         address: The bind address (default: localhost only).
     """
     if not Path(model).exists():
-        raise FileNotFoundError(f"model '{model}' does not exist")
+        raise CheckpointError(f"model '{model}' does not exist: pass an exported folder or a checkpoint")
     command = [
         sys.executable, "-m", "streamlit", "run", __file__,
         "--server.address", address, "--server.port", str(port),
@@ -50,6 +58,51 @@ def read_upload(name: str, data: bytes) -> pd.DataFrame:
             raise DataError(f"'{name}' is not UTF-8 text") from err
 
 
+def default_column(columns: list[str]) -> int:
+    """Index of the column offered first for the texts: `text` when there is one."""
+    return columns.index("text") if "text" in columns else 0
+
+
+def upload_texts(frame: pd.DataFrame, column: str) -> list[str]:
+    """The texts of an uploaded frame's `column`; DataError when some are missing."""
+    from textcls.data import DataError
+
+    if frame[column].isna().any():
+        raise DataError(f"column '{column}' has empty values")
+    return frame[column].astype(str).tolist()
+
+
+def file_probs(
+    cache: dict,
+    predictor,
+    data: bytes,
+    column: str,
+    texts: list[str],
+    progress: Callable[[float], None] | None = None,
+) -> np.ndarray:
+    """Class probabilities of an uploaded file's texts, predicted once per file content, column and model.
+
+    Streamlit reruns the page on every widget change: `cache` (the session's state) keeps the last
+    file's probabilities, so moving the threshold or using the history does not predict again.
+    """
+    key = (hashlib.sha256(data).hexdigest(), column, str(predictor.source))
+    if cache.get("key") != key:
+        parts = []
+        for probs in predictor.iter_probs(texts, BATCH_SIZE):
+            parts.append(probs)
+            if progress is not None:
+                progress(min(1.0, len(parts) * BATCH_SIZE / len(texts)))
+        empty = np.zeros((0, len(predictor.label_names)), np.float32)
+        cache.clear()
+        cache.update(key=key, probs=np.concatenate(parts) if parts else empty)
+    return cache["probs"]
+
+
+def history_entry(text: str, row: pd.Series) -> dict:
+    """One line of the session's history: the text, its label (after the threshold) and confidence."""
+    return {"text": text, "label": row["label"], "confidence": float(row["confidence"])}
+
+
 def page(model_path: str) -> None:
     import streamlit as st
 
@@ -64,14 +117,14 @@ def page(model_path: str) -> None:
 
     predictor = get_predictor(model_path)
     st.title("Text classifier")
-    threshold = st.sidebar.slider("Uncertain below confidence", 0.0, 1.0, 0.5, 0.05)
+    threshold = st.sidebar.slider("Uncertain below confidence", 0.0, 1.0, DEFAULT_UNCERTAIN_BELOW, 0.05)
     history = st.session_state.setdefault("history", [])
 
     text = st.text_area("Text to classify")
     if st.button("Classify") and text.strip():
         st.session_state["last"] = predictor.predict_probs([text])
         row = predictor.results([text], st.session_state["last"], uncertain_below=threshold).iloc[0]
-        history.append({"text": text, "label": row["label"], "confidence": float(row["confidence"])})
+        history.append(history_entry(text, row))
     if "last" in st.session_state and text.strip():  # stays shown while the rest of the page is used
         probs = st.session_state["last"]
         row = predictor.results([text], probs, uncertain_below=threshold).iloc[0]
@@ -87,20 +140,18 @@ def page(model_path: str) -> None:
         try:
             frame = read_upload(upload.name, upload.getvalue())
             columns = [str(c) for c in frame.columns]
-            column = st.selectbox(
-                "Text column", columns, index=columns.index("text") if "text" in columns else 0
-            )
-            texts = frame[column].astype(str).tolist()
-            if frame[column].isna().any():
-                raise DataError(f"column '{column}' has empty values")
+            column = st.selectbox("Text column", columns, index=default_column(columns))
+            texts = upload_texts(frame, column)
         except DataError as err:
             st.error(str(err))
         else:
-            bar, parts, batch = st.progress(0.0, text="Predicting..."), [], 32
-            for probs in predictor.iter_probs(texts, batch):
-                parts.append(probs)
-                bar.progress(min(1.0, len(parts) * batch / len(texts)), text="Predicting...")
-            results = predictor.results(texts, np.concatenate(parts), uncertain_below=threshold)
+            bar = st.progress(0.0, text="Predicting...")
+            cache = st.session_state.setdefault("file_predictions", {})
+            probs = file_probs(
+                cache, predictor, upload.getvalue(), column, texts, lambda done: bar.progress(done)
+            )
+            bar.empty()
+            results = predictor.results(texts, probs, uncertain_below=threshold)
             st.dataframe(results)
             st.download_button("Download results (CSV)", results.to_csv(index=False), "predictions.csv")
 
@@ -118,6 +169,10 @@ def page(model_path: str) -> None:
     if predictor.metrics:
         st.subheader("Test metrics")
         st.json(predictor.metrics)
+    else:
+        st.caption(
+            "No test report of this checkpoint was found: run `textcls test` on it to see its metrics."
+        )
     if predictor.confusion_matrix_path:
         st.image(str(predictor.confusion_matrix_path), caption="Confusion matrix (test)")
 

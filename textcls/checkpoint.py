@@ -4,6 +4,7 @@ and read the settings they carry (backbone, label names, max_length) and the tes
 Every other module may import this one; it imports none of them.
 """
 
+import hashlib
 import json
 import os
 import sys
@@ -95,14 +96,33 @@ def checkpoint_overrides(ckpt: dict) -> dict:
     return overrides
 
 
-def find_run_file(ckpt_path: Path, name: str) -> Path | None:
-    """A test-report file (`metrics.json`, `confusion_matrix.png`) of the run a checkpoint belongs to.
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, read in chunks (checkpoints can be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def measured_checkpoint(metrics_path: Path) -> str | None:
+    """The SHA-256 of the checkpoint a test report's `metrics.json` measured (None when it does not say)."""
+    try:
+        recorded = json.loads(metrics_path.read_text(encoding="utf-8")).get("checkpoint")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return recorded.get("sha256") if isinstance(recorded, dict) else None
+
+
+def find_test_report(ckpt_path: Path) -> Path | None:
+    """The `metrics.json` of a test of exactly this checkpoint (matched on its content hash), if any.
 
     `textcls test` writes its report into its own run folder, next to the training run's folder:
-    look in the checkpoint's run folder first, then in the newest sibling run that has one.
+    the checkpoint's run folder and its siblings are searched, newest first.
     """
     run_dir = ckpt_path.resolve().parent.parent  # <run>/checkpoints/<name>.ckpt
-    if (run_dir / name).is_file():
-        return run_dir / name
-    siblings = sorted(run_dir.parent.glob(f"*/{name}"), key=lambda p: p.stat().st_mtime)
-    return siblings[-1] if siblings else None
+    candidates = sorted(run_dir.parent.glob(f"*/{METRICS_FILE}"), key=lambda p: p.stat().st_mtime)
+    if not candidates:
+        return None
+    sha256 = file_sha256(ckpt_path)
+    return next((p for p in reversed(candidates) if measured_checkpoint(p) == sha256), None)

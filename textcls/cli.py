@@ -9,6 +9,7 @@ so a config holds only what is specific to it.
 import logging
 import os
 import sys
+import traceback
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -19,11 +20,12 @@ from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, Mode
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from textcls.backbone import BackboneNotFoundError
+from textcls.backbone import BackboneError
 from textcls.baseline import run_baselines
 from textcls.callbacks import (
     FiniteLossCheck,
     NonFiniteLossError,
+    PredictionError,
     PredictionWriter,
     ResumeCheckpoint,
     ThroughputLogger,
@@ -47,9 +49,9 @@ from textcls.report import BASELINES_FOLDER, TestReport
 USER_ERRORS = (
     DataError,
     HyperParameterError,
-    BackboneNotFoundError,
+    BackboneError,
     CheckpointError,
-    FileNotFoundError,
+    PredictionError,
     ExportError,
     NonFiniteLossError,
 )
@@ -57,6 +59,13 @@ OUT_OF_MEMORY = (
     "out of GPU memory: lower data.batch_size (and raise trainer.accumulate_grad_batches to keep the "
     "effective batch size), or lower data.max_length"
 )
+BUG_HINT = (
+    "textcls: this is not a problem with your input but a bug in textcls or a library it uses: "
+    "please report it with the traceback above"
+)
+# `--ckpt_path none`: evaluate or predict with the backbone and an untrained classification head, on purpose
+NO_CHECKPOINT = "none"
+EVALUATING = ("validate", "test", "predict")
 MONITOR = {"monitor": "val/f1_macro", "mode": "max"}  # what "best" means, for checkpoints and early stopping
 
 
@@ -97,9 +106,20 @@ class TextclsCLI(LightningCLI):
         hyper-parameters over these settings.
         """
         subcommand = self.config.get("subcommand")
-        if not subcommand or not self.config[subcommand].get("ckpt_path"):
+        if not subcommand:
             return
         cfg = self.config[subcommand]
+        if subcommand in EVALUATING and not cfg.get("ckpt_path"):
+            raise CheckpointError(
+                f"`{subcommand}` needs --ckpt_path best|last|FILE|EXPORTED_FOLDER (or --ckpt_path "
+                f"{NO_CHECKPOINT} to use the untrained classification head on purpose)"
+            )
+        if subcommand in EVALUATING and cfg.ckpt_path == NO_CHECKPOINT:
+            cfg.ckpt_path = None
+            self.untrained_head = True
+            return
+        if not cfg.get("ckpt_path"):
+            return
         if is_exported_folder(cfg.ckpt_path):
             # an exported folder holds the weights: it becomes the backbone, and no checkpoint is loaded
             overrides = {
@@ -115,10 +135,18 @@ class TextclsCLI(LightningCLI):
                 overrides["weights_only"] = True
         self.config = self.parser.parse_object({subcommand: overrides}, self.config)
 
+    untrained_head = False
+
     def before_instantiate_classes(self) -> None:
         trainer = self.config[self.subcommand].trainer
         if trainer.precision is None:
             trainer.precision = auto_precision(trainer.accelerator)
+
+    def before_test(self) -> None:
+        if self.untrained_head:
+            for callback in self.trainer.callbacks:
+                if isinstance(callback, TestReport):
+                    callback.untrained = True  # the report must not call this model fine-tuned
 
 
 def _data_seed(seed: bool | int | None) -> int:
@@ -141,7 +169,7 @@ def run_name(args: list[str]) -> str:
     return Path(configs[-1]).stem if configs else "default"
 
 
-def make_cli(args: list[str], cli_class: type[LightningCLI] = TextclsCLI, **kwargs) -> LightningCLI:
+def make_cli(args: list[str], cli_class: type[LightningCLI] | None = None, **kwargs) -> LightningCLI:
     """Parse `args` (and run them unless `run=False` is passed) with the shared defaults."""
     logger = {
         "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
@@ -149,7 +177,7 @@ def make_cli(args: list[str], cli_class: type[LightningCLI] = TextclsCLI, **kwar
     }
     with warnings.catch_warnings():  # args are sys.argv minus what main() consumed, as intended
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
-        return cli_class(
+        return (cli_class or TextclsCLI)(
             TextClassifier,
             TextClassificationData,
             seed_everything_default=42,
@@ -191,7 +219,9 @@ def lightning_command(args: list[str]) -> None:
     except (SIGTERMException, KeyboardInterrupt) as err:
         where = f"; resume with `--ckpt_path last` (or --ckpt_path {resume.saved})" if resume.saved else ""
         print(f"textcls: interrupted{where}", file=sys.stderr)
-        sys.exit(143 if isinstance(err, SIGTERMException) else 130)
+        # the first Ctrl+C reaches us as Lightning's SIGTERMException (see ResumeCheckpoint)
+        sigterm = isinstance(err, SIGTERMException) and not resume.interrupted_by_ctrl_c
+        sys.exit(143 if sigterm else 130)
 
 
 def check_data_command(args: list[str]) -> None:
@@ -326,7 +356,11 @@ def main(args: list[str] | None = None) -> None:
         sys.exit(2)
     except Exception as err:
         cause = user_error(err)
-        if cause is None or debug:
+        if debug:
             raise
+        if cause is None:
+            traceback.print_exc()
+            print(BUG_HINT, file=sys.stderr)
+            sys.exit(1)
         print(f"textcls: error: {cause}", file=sys.stderr)
         sys.exit(2)

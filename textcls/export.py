@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from textcls.checkpoint import CONFUSION_MATRIX_FILE, is_exported_folder
+from textcls.checkpoint import CONFUSION_MATRIX_FILE, file_sha256, is_exported_folder, measured_checkpoint
 from textcls.inference import Predictor, load_predictor
 
 ONNX_FILE = "model.onnx"
@@ -38,7 +38,8 @@ def export(
         ckpt_path: The textcls checkpoint.
         output_dir: The folder to create.
         overwrite: Replace `output_dir` when it exists and is not empty.
-        metrics: A test report's `metrics.json` (default: the one of the checkpoint's run, if any).
+        metrics: A test report's `metrics.json` (default: the report of a `textcls test` of this very
+            checkpoint, found next to its run by the checkpoint's content hash, if there is one).
         onnx: Also write `model.onnx` and check it against PyTorch on `check_texts`.
         check_texts: Texts for the ONNX agreement check.
     """
@@ -51,9 +52,18 @@ def export(
     if metrics:
         if not Path(metrics).is_file():
             raise ExportError(f"metrics file '{metrics}' does not exist")
+        measured = measured_checkpoint(Path(metrics))
+        if measured is not None and measured != file_sha256(ckpt_path):
+            raise ExportError(f"'{metrics}' holds the test metrics of another checkpoint than '{ckpt_path}'")
         predictor.metrics_path = Path(metrics)
         matrix = Path(metrics).with_name(CONFUSION_MATRIX_FILE)
         predictor.confusion_matrix_path = matrix if matrix.is_file() else None
+    if predictor.metrics_path is None:
+        print(
+            f"No test report of this checkpoint was found: the export has no test metrics (run `textcls test "
+            f"--ckpt_path {ckpt_path}` first, or pass --metrics)",
+            file=sys.stderr,
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp", dir=target.parent))
     try:
@@ -130,7 +140,7 @@ def model_card(predictor: Predictor) -> str:
         lines += ["| metric | value |", "|---|---|"]
         lines += [f"| {k} | {_fmt(v)} |" for k, v in _flatten(metrics).items()]
     else:
-        lines.append("No test report was found for this run (run `textcls test` before exporting).")
+        lines.append("No test report of this checkpoint was found (run `textcls test` before exporting).")
     lines += ["", "## Training settings", ""]
     for key, value in model_hp.items():
         if key != "label_names":
@@ -240,7 +250,7 @@ def export_cli(
         ckpt_path: The textcls checkpoint (.ckpt).
         output_dir: The folder to write.
         overwrite: Replace output_dir if it is not empty.
-        metrics: A test report's metrics.json (default: found next to the checkpoint's run).
+        metrics: A test report's metrics.json (default: the test of this checkpoint, if found).
         onnx: Also write model.onnx (the onnx extra).
         check_file: CSV/JSONL texts (column `text`) on which ONNX Runtime must agree with PyTorch (>= 99.5%).
     """

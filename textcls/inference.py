@@ -21,7 +21,7 @@ from textcls.checkpoint import (
     METRICS_FILE,
     CheckpointError,
     exported_settings,
-    find_run_file,
+    find_test_report,
     is_exported_folder,
     load_checkpoint,
 )
@@ -38,8 +38,8 @@ class Predictor:
         max_length: Texts are truncated to this many tokens, as in training.
         source: The checkpoint file or exported folder it was loaded from.
         hparams: Training settings (the checkpoint's model and data hyper-parameters).
-        metrics_path: The test report's metrics, when the run has one.
-        confusion_matrix_path: The test report's confusion matrix image, when the run has one.
+        metrics_path: The metrics of a test of this very checkpoint, when there is one.
+        confusion_matrix_path: That test report's confusion matrix image.
     """
 
     model: PreTrainedModel
@@ -130,12 +130,14 @@ def _from_checkpoint(ckpt_path: Path) -> Predictor:
         "epoch": ckpt.get("epoch"),
         "global_step": ckpt.get("global_step"),
     }
+    metrics = find_test_report(ckpt_path)
+    matrix = metrics.with_name(CONFUSION_MATRIX_FILE) if metrics else None
     return Predictor(
         model,
         load_tokenizer(backbone, trust),
         int(data_hp.get("max_length", DEFAULT_MAX_LENGTH)),
         ckpt_path,
         hparams,
-        find_run_file(ckpt_path, METRICS_FILE),
-        find_run_file(ckpt_path, CONFUSION_MATRIX_FILE),
+        metrics,
+        matrix if matrix and matrix.is_file() else None,
     )

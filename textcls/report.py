@@ -16,6 +16,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_info
 from sklearn.metrics import classification_report, confusion_matrix, precision_recall_fscore_support
 
+from textcls.checkpoint import file_sha256
 from textcls.data import SPLITS
 from textcls.metrics import compute_metrics, present_labels
 from textcls.predictions import gather_in_order
@@ -72,7 +73,8 @@ def write_report(
         probs: Class probabilities, one row per test row, columns in `label_names` order.
         label_names: Class names in index order.
         info: What produced the predictions: `model` (a name), and optionally `description`,
-            `hyperparameters` (dict), `splits` ({split: {label: count}}), `train_seconds`.
+            `hyperparameters` (dict), `splits` ({split: {label: count}}), `train_seconds`, and
+            `checkpoint` ({"path", "sha256"} of the checkpoint measured, recorded in metrics.json).
         comparison: Metrics of other models on the same rows (e.g. the baselines); when given,
             report.md ends with a table comparing them with these predictions.
 
@@ -86,6 +88,8 @@ def write_report(
     metrics = {"model": info["model"], **compute_metrics(y_true, probs)}
     if info.get("train_seconds") is not None:
         metrics["train_seconds"] = round(float(info["train_seconds"]), 1)
+    if info.get("checkpoint"):
+        metrics["checkpoint"] = info["checkpoint"]  # export and the app match reports on its sha256
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
 
     table = per_class_table(y_true, y_pred, label_names)
@@ -171,7 +175,7 @@ def summary_markdown(
         out += ["## Hyper-parameters", ""]
         out += [f"- {k}: {v}" for k, v in info["hyperparameters"].items()] + [""]
     out += ["## Metrics", ""]
-    shown = {k: v for k, v in metrics.items() if k != "model"}
+    shown = {k: v for k, v in metrics.items() if k not in ("model", "checkpoint")}
     values = pd.Series(list(shown.values()), dtype=object)  # keeps counts as integers
     out += [_md_table(pd.DataFrame({"metric": list(shown), "value": values})), ""]
     out += ["## Per class", "", _md_table(table), ""]
@@ -223,6 +227,7 @@ class TestReport(Callback):
 
     def __init__(self, enabled: bool = True):
         self.enabled = enabled
+        self.untrained = False  # set by the CLI for `--ckpt_path none`
         self._fit_start: float | None = None
         self._reset()
 
@@ -230,6 +235,7 @@ class TestReport(Callback):
         self.idx, self.probs, self.labels = [], [], []
         self.train_seconds: float | None = None
         self.checkpoint_info: dict = {}
+        self.checkpoint: dict | None = None
 
     # fit: time it
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -255,6 +261,9 @@ class TestReport(Callback):
                 "epochs trained": ckpt.get("epoch", 0) + 1,
                 "optimizer steps": ckpt.get("global_step"),
             }
+            if trainer.is_global_zero:
+                path = Path(trainer.ckpt_path).resolve()
+                self.checkpoint = {"path": str(path), "sha256": file_sha256(path)}
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         if not self.enabled:
@@ -304,7 +313,9 @@ class TestReport(Callback):
             "precision": trainer.precision,
             **self.checkpoint_info,
         }
-        name = "fine-tuned " + Path(str(hp_model.model_name_or_path)).name
+        name = ("untrained head on " if self.untrained else "fine-tuned ") + Path(
+            str(hp_model.model_name_or_path)
+        ).name
         if hp_model.freeze_encoder:
             name += " (frozen encoder)"
         return {
@@ -314,6 +325,7 @@ class TestReport(Callback):
             "hyperparameters": hyper,
             "splits": splits,
             "train_seconds": self.train_seconds,
+            "checkpoint": self.checkpoint,
         }
 
     def _log_to_tensorboard(self, trainer, pl_module, data, metrics: dict, fig) -> None:

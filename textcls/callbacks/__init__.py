@@ -4,11 +4,12 @@ with the checks and the report they run (`textcls/checks.py`, `textcls/report.py
 
 from textcls.callbacks.faults import FiniteLossCheck, NonFiniteLossError, ResumeCheckpoint
 from textcls.callbacks.throughput import ThroughputLogger
-from textcls.callbacks.writer import PredictionWriter
+from textcls.callbacks.writer import PredictionError, PredictionWriter
 
 __all__ = [
     "FiniteLossCheck",
     "NonFiniteLossError",
+    "PredictionError",
     "PredictionWriter",
     "ResumeCheckpoint",
     "ThroughputLogger",

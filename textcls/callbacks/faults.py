@@ -45,6 +45,8 @@ class ResumeCheckpoint(Callback):
 
     def __init__(self):
         self.saved: Path | None = None
+        # Lightning's SIGTERM handler turns a first Ctrl+C into SIGTERMException: remember it was Ctrl+C
+        self.interrupted_by_ctrl_c = False
         self._rng_to_restore: dict | None = None
         self._previous_sigint = None
 
@@ -57,6 +59,7 @@ class ResumeCheckpoint(Callback):
 
     def _on_sigint(self, signum, frame) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        self.interrupted_by_ctrl_c = True
         rank_zero_info("\nInterrupted: saving a checkpoint after this batch (Ctrl+C again to stop at once)")
         handler = signal.getsignal(signal.SIGTERM)
         if callable(handler):

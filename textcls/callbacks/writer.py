@@ -11,13 +11,22 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from textcls.predictions import DEFAULT_UNCERTAIN_BELOW, gather_in_order, prediction_table
 
+OUTPUT_FORMATS = (".csv", ".jsonl", ".json", ".parquet")
+
+
+class PredictionError(ValueError):
+    """Predictions that cannot be written as asked (output path, format, threshold)."""
+
 
 def write_atomically(frame: pd.DataFrame, path: Path) -> None:
-    """Write CSV or JSONL (by extension) to a temporary name, then rename: never a half-written file."""
+    """Write CSV, JSONL or Parquet (by extension) to a temporary name, then rename: never a
+    half-written file."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         if path.suffix.lower() in (".jsonl", ".json"):
             frame.to_json(tmp, orient="records", lines=True, force_ascii=False)
+        elif path.suffix.lower() == ".parquet":
+            frame.to_parquet(tmp, index=False)
         else:
             frame.to_csv(tmp, index=False)
         os.replace(tmp, path)
@@ -26,7 +35,8 @@ def write_atomically(frame: pd.DataFrame, path: Path) -> None:
 
 
 class PredictionWriter(BasePredictionWriter):
-    """Writes `predict` results: one row per input, in input order, as CSV or JSONL (by extension).
+    """Writes `predict` results: one row per input, in input order, as CSV, JSONL or Parquet (by
+    extension).
 
     Each row holds the text (or the id column when the data names one), the predicted label, its
     probability, and every class's probability (`prob_<label>`). With several devices rank 0
@@ -40,7 +50,12 @@ class PredictionWriter(BasePredictionWriter):
     def __init__(self, output_path: str | None = None, uncertain_below: float = DEFAULT_UNCERTAIN_BELOW):
         super().__init__(write_interval="epoch")
         if not 0 <= uncertain_below <= 1:
-            raise ValueError(f"uncertain_below must be in [0, 1], got {uncertain_below}")
+            raise PredictionError(f"prediction.uncertain_below must be in [0, 1], got {uncertain_below}")
+        if output_path and Path(output_path).suffix.lower() not in OUTPUT_FORMATS:
+            raise PredictionError(
+                f"prediction.output_path '{output_path}': predictions are written as "
+                f"{', '.join(OUTPUT_FORMATS)} (by extension), not '{Path(output_path).suffix}'"
+            )
         self.output_path, self.uncertain_below = output_path, uncertain_below
         self.written: Path | None = None
 
@@ -52,11 +67,7 @@ class PredictionWriter(BasePredictionWriter):
     def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         target = self._target(trainer)
         if not target.parent.is_dir():
-            raise FileNotFoundError(
-                f"the folder of the output file '{target}' does not exist: create it first"
-            )
-        if target.suffix.lower() not in (".csv", ".jsonl", ".json"):
-            raise ValueError(f"predictions can be written as .csv or .jsonl, not '{target.suffix}'")
+            raise PredictionError(f"the folder of the output file '{target}' does not exist: create it first")
 
     def write_on_epoch_end(self, trainer, pl_module, predictions, batch_indices) -> None:
         idx = torch.cat([p["idx"] for p in predictions])

@@ -1,0 +1,116 @@
+"""The app's logic without a browser: upload parsing, the shared threshold, cached file predictions, history."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from textcls.app import default_column, file_probs, history_entry, read_upload, upload_texts
+from textcls.backbone import load_classifier, load_tokenizer
+from textcls.callbacks import PredictionWriter
+from textcls.data import DataError
+from textcls.inference import Predictor
+from textcls.predictions import DEFAULT_UNCERTAIN_BELOW
+
+LABELS = ["food", "sports", "tech"]
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_backbone):
+    model = load_classifier(tiny_backbone, LABELS).eval()
+    return Predictor(model, load_tokenizer(tiny_backbone), 16, tiny_backbone)
+
+
+def test_read_upload_csv_and_jsonl():
+    frame = read_upload("batch.CSV", b"id,text\n1,pizza recipe\n2,goal team\n")
+    assert frame["text"].tolist() == ["pizza recipe", "goal team"]
+    frame = read_upload("batch.jsonl", b'{"body": "laptop"}\n{"body": "soup"}\n')
+    assert frame["body"].tolist() == ["laptop", "soup"]
+
+
+@pytest.mark.parametrize(
+    "name, data, message",
+    [
+        ("batch.xlsx", b"x", "is not a CSV or JSONL file"),
+        ("batch.csv", "text\ncafé\n".encode("latin-1"), "not valid utf-8"),
+        ("batch.jsonl", b'{"text": "a"}\nnot json\n', "line 2 is not valid JSON"),
+    ],
+)
+def test_read_upload_refuses_with_a_message(name, data, message):
+    with pytest.raises(DataError, match=message):
+        read_upload(name, data)
+
+
+def test_text_column_and_missing_texts():
+    assert default_column(["id", "text"]) == 1 and default_column(["body", "id"]) == 0
+    frame = read_upload("b.jsonl", b'{"text": "a", "n": "x"}\n{"text": null, "n": "y"}\n')
+    assert upload_texts(frame, "n") == ["x", "y"]
+    with pytest.raises(DataError, match="column 'text' has empty values"):
+        upload_texts(frame, "text")
+
+
+def test_app_threshold_default_is_the_cli_default():
+    assert PredictionWriter().uncertain_below == DEFAULT_UNCERTAIN_BELOW == 0.0
+
+
+def test_file_predictions_are_computed_once_per_file_and_column(predictor, monkeypatch):
+    data = b"text,other\npizza recipe bake,goal\nlaptop code server,soup\nmatch goal team,chip\n"
+    frame = read_upload("b.csv", data)
+    texts = upload_texts(frame, "text")
+    expected = predictor.predict_probs(texts)
+    calls = []
+    real = Predictor.iter_probs
+
+    def counting(self, texts, batch_size=32):
+        calls.append(list(texts))
+        return real(self, texts, batch_size)
+
+    monkeypatch.setattr(Predictor, "iter_probs", counting)
+    cache, seen = {}, []
+    first = file_probs(cache, predictor, data, "text", texts, seen.append)
+    assert seen == [1.0] and len(calls) == 1
+    np.testing.assert_allclose(first, expected, atol=1e-6)
+    # a rerun of the page (threshold moved, history used) with the same file predicts nothing
+    for threshold in (0.0, 0.5, 0.9):
+        again = file_probs(cache, predictor, data, "text", texts)
+        assert again is first
+        predictor.results(texts, again, uncertain_below=threshold)
+    assert len(calls) == 1
+    # another column or another file is predicted afresh
+    file_probs(cache, predictor, data, "other", upload_texts(frame, "other"))
+    file_probs(cache, predictor, data + b"soup,bread\n", "text", [*texts, "soup"])
+    assert len(calls) == 3
+
+
+def test_threshold_and_history(predictor):
+    texts = ["pizza recipe bake", "goal team"]
+    probs = np.array([[0.5, 0.3, 0.2], [0.1, 0.8, 0.1]], dtype=np.float32)
+    table = predictor.results(texts, probs, uncertain_below=0.6)
+    assert table["label"].tolist() == ["UNCERTAIN", "sports"]
+    assert predictor.results(texts, probs)["label"].tolist() == ["food", "sports"]
+    entry = history_entry(texts[0], table.iloc[0])
+    assert entry == {"text": "pizza recipe bake", "label": "UNCERTAIN", "confidence": pytest.approx(0.5)}
+    assert isinstance(entry["confidence"], float)
+    pd.DataFrame([entry])  # the history table shown by the app
+
+
+def _app(model_path: str) -> None:
+    from textcls.app import page
+
+    page(model_path)
+
+
+def test_app_page_runs_without_a_browser(tiny_backbone):
+    testing = pytest.importorskip("streamlit.testing.v1", reason="streamlit is not installed (the app extra)")
+    app = testing.AppTest.from_function(_app, args=(tiny_backbone,), default_timeout=60)
+    app.run()
+    assert not app.exception
+    assert app.sidebar.slider[0].value == DEFAULT_UNCERTAIN_BELOW
+    app.text_area[0].input("pizza recipe bake sauce").run()
+    app.button[0].click().run()
+    assert not app.exception
+    label = app.subheader[0].value.removeprefix("Label: ")
+    assert label in {"LABEL_0", "LABEL_1"}  # the tiny backbone folder has a fresh two-class head
+    history = app.dataframe[0].value
+    assert history["text"].tolist() == ["pizza recipe bake sauce"] and history["label"].tolist() == [label]
+    app.sidebar.slider[0].set_value(1.0).run()  # a widget change keeps the result, now UNCERTAIN
+    assert app.subheader[0].value == "Label: UNCERTAIN"
