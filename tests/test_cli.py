@@ -1,10 +1,15 @@
 """End-to-end: the real `python -m textcls` entry point on a tiny model and tiny data."""
 
+import contextlib
 import hashlib
+import io
 import json
+import logging
 import os
 import subprocess
 import sys
+import traceback
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -12,10 +17,46 @@ import pytest
 import torch
 import yaml
 
+from textcls import cli
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """`textcls ARGS` in this process (no interpreter start-up and imports per call), with what it
+    prints captured as a subprocess's would be; the exit code is main()'s `sys.exit` code."""
+    out, err = io.StringIO(), io.StringIO()
+    # Lightning logs to stderr through its own handler (pytest's log capture would take it instead)
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
+    saved = [(logger.handlers, logger.propagate) for logger in loggers]
+    for logger in loggers:
+        logger.handlers, logger.propagate = [logging.StreamHandler(err)], False
+    before = os.getcwd()
+    code = 0
+    try:
+        os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
+            try:
+                cli.main(list(args))
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+            except Exception:  # what an uncaught exception does to a process
+                traceback.print_exc()
+                code = 1
+    finally:
+        os.chdir(before)
+        for logger, (handlers, propagate) in zip(loggers, saved, strict=True):
+            logger.handlers, logger.propagate = handlers, propagate
+    proc = subprocess.CompletedProcess(["textcls", *args], code, out.getvalue(), err.getvalue())
+    if check and code != 0:
+        raise AssertionError(
+            f"textcls {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+        )
+    return proc
+
+
+def run_process(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """`python -m textcls ARGS` as a new process: for signals, several ranks and the real entry point."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
         [sys.executable, "-m", "textcls", *args], cwd=cwd, env=env, capture_output=True, text=True
@@ -165,9 +206,9 @@ def test_first_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path, tiny_backbone, 
     config = write_config(tmp_path, tiny_backbone, data_files, max_epochs=2)
     settings = yaml.safe_load(config.read_text())
     killer = {"class_path": "tests.signals.SigintAtStep", "init_args": {"step": 3}}
-    settings["trainer"]["callbacks"].append(killer)
+    settings["trainer"].setdefault("callbacks", []).append(killer)
     config.write_text(yaml.safe_dump(settings))
-    proc = run("fit", "--config", str(config), cwd=tmp_path, check=False)  # a real SIGINT at step 3
+    proc = run_process("fit", "--config", str(config), cwd=tmp_path, check=False)  # a real SIGINT at step 3
     assert proc.returncode == 130, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     assert "resume with `--ckpt_path last`" in proc.stderr.strip().splitlines()[-1]

@@ -5,7 +5,8 @@ import re
 import pandas as pd
 import pytest
 
-from tests.test_cli import run, write_config
+from tests.test_cli import run_process as run
+from tests.test_cli import write_config
 from textcls.data import TextClassificationData
 
 DDP = ("--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator", "cpu")

@@ -5,7 +5,8 @@ import json
 import pandas as pd
 import pytest
 
-from tests.test_cli import ROOT, run
+from tests.test_cli import ROOT
+from tests.test_cli import run_process as run
 
 pytestmark = pytest.mark.slow
 

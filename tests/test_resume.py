@@ -5,7 +5,8 @@ import pytest
 import torch
 import yaml
 
-from tests.test_cli import run, write_config
+from tests.test_cli import run_process as run
+from tests.test_cli import write_config
 
 pytestmark = pytest.mark.slow
 
@@ -16,7 +17,7 @@ def fit_config(tmp_path, name, backbone, files, kill_at=None):
     path = write_config(folder, backbone, files, max_epochs=3)
     config = yaml.safe_load(path.read_text())
     if kill_at is not None:
-        config["trainer"]["callbacks"].append(
+        config["trainer"].setdefault("callbacks", []).append(
             {"class_path": "tests.signals.SigtermAtStep", "init_args": {"step": kill_at}}
         )
     path.write_text(yaml.safe_dump(config))

@@ -331,7 +331,9 @@ def quiet_libraries() -> None:
     # test/predict restore a checkpoint from another run's folder: expected, not a problem
     warnings.filterwarnings("ignore", message="The dirpath has changed")
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
-        logging.getLogger(name).addFilter(_DropTips())
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropTips) for f in logger.filters):
+            logger.addFilter(_DropTips())
 
 
 def main(args: list[str] | None = None) -> None:
