@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
+from textcls.cli import run_name  # names a run's log folder after its config
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ["configs/sst2_minilm.yaml", "configs/ag_news_minilm.yaml"]
@@ -25,8 +25,7 @@ def textcls(*args: str) -> None:
 
 
 def logger_root(config: str) -> Path:
-    args = yaml.safe_load((ROOT / config).read_text())["trainer"]["logger"]["init_args"]
-    return ROOT / args["save_dir"] / args["name"]
+    return ROOT / "lightning_logs" / run_name(["--config", config])
 
 
 def newest_test_metrics(root: Path) -> dict:

@@ -73,6 +73,8 @@ class TextclsCLI(LightningCLI):
     """LightningCLI with the defaults every run needs, the links between data and model,
     checkpoint-carried settings and automatic precision."""
 
+    untrained_head = False  # `--ckpt_path none`: the report must say so
+
     def add_arguments_to_parser(self, parser) -> None:
         # The tokenizer must always match the model: the data takes the model's backbone.
         parser.link_arguments("model.model_name_or_path", "data.model_name_or_path")
@@ -94,9 +96,8 @@ class TextclsCLI(LightningCLI):
         parser.add_lightning_class_args(PredictionWriter, "prediction")
         parser.add_lightning_class_args(DataCheck, "data_check")
         parser.add_lightning_class_args(TestReport, "report")
-        parser.add_lightning_class_args(
-            ThroughputLogger, "throughput"
-        )  # `--throughput.enabled false` turns it off
+        # `--throughput.enabled false` turns it off
+        parser.add_lightning_class_args(ThroughputLogger, "throughput")
 
     def _parse_ckpt_path(self) -> None:
         """Make `--ckpt_path best|last|FILE|EXPORTED_FOLDER` usable on its own: the checkpoint supplies
@@ -134,8 +135,6 @@ class TextclsCLI(LightningCLI):
                 # Lightning's own loading of the checkpoint: no code execution either
                 overrides["weights_only"] = True
         self.config = self.parser.parse_object({subcommand: overrides}, self.config)
-
-    untrained_head = False
 
     def before_instantiate_classes(self) -> None:
         trainer = self.config[self.subcommand].trainer
