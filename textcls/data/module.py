@@ -4,6 +4,8 @@ What each step does lives beside it in this package: `io` (reading, cleaning), `
 (stratified splits), `tokens` (tokenization and its cache), `batching` (padding, samplers).
 """
 
+from functools import cached_property
+
 import lightning as L
 import numpy as np
 import pandas as pd
@@ -108,22 +110,15 @@ class TextClassificationData(L.LightningDataModule):
             raise DataError("data.batch_size and data.eval_batch_size must be at least 1")
         if max_length < 2:
             raise DataError(f"data.max_length must be at least 2, got {max_length}")
-        self._split_frames: dict[str, pd.DataFrame] | None = None
-        self._frames: dict[str, pd.DataFrame] | None = None
-        self._hub_frames: dict[str, pd.DataFrame] | None = None
-        self._tokenizer = None
-        self._token_limit: int | None | bool = False  # not looked up yet
         self.unlabelled_splits: list[str] = []  # dataset splits left out for having no labels
         self.encoded: dict[str, EncodedTexts] = {}
         self.empty_rows: dict[str, list[int]] = {}  # source rows of dropped empty texts, for the data check
 
     # ------------------------------------------------------------------ raw splits
 
-    @property
+    @cached_property
     def tokenizer(self):
-        if self._tokenizer is None:
-            self._tokenizer = load_tokenizer(self.hparams.model_name_or_path, self.hparams.trust_remote_code)
-        return self._tokenizer
+        return load_tokenizer(self.hparams.model_name_or_path, self.hparams.trust_remote_code)
 
     def check_max_length(self) -> None:
         """Refuse a max_length beyond the backbone's position limit (it would fail mid-run)."""
@@ -134,24 +129,19 @@ class TextClassificationData(L.LightningDataModule):
                 f"'{self.hparams.model_name_or_path}' takes ({limit} tokens): set data.max_length to at most {limit}"
             )
 
-    @property
+    @cached_property
     def token_limit(self) -> int | None:
         """The most tokens a text may have for the backbone (None when it sets no limit)."""
-        if self._token_limit is False:
-            config = load_config(self.hparams.model_name_or_path, self.hparams.trust_remote_code)
-            self._token_limit = position_limit(self.tokenizer, config)
-        return self._token_limit
+        config = load_config(self.hparams.model_name_or_path, self.hparams.trust_remote_code)
+        return position_limit(self.tokenizer, config)
 
-    @property
+    @cached_property
     def frames(self) -> dict[str, pd.DataFrame]:
         """The labelled splits as frames with columns `text`, `label`, `row` (and `id`), read once;
         validation/test labels unseen in train are refused (unless the labels are given)."""
-        if self._frames is None:
-            frames = self.split_frames
-            if not self.hparams.labels:
-                check_eval_labels(frames)
-            self._frames = frames
-        return self._frames
+        if not self.hparams.labels:
+            check_eval_labels(self.split_frames)
+        return self.split_frames
 
     @property
     def label_names(self) -> list[str]:
@@ -164,28 +154,20 @@ class TextClassificationData(L.LightningDataModule):
             )
         return sorted(self.frames["train"]["label"].unique().tolist(), key=label_sort_key)
 
-    @property
+    @cached_property
+    def hub_frames(self) -> dict[str, pd.DataFrame]:
+        """The splits of `dataset_name` as loaded (validation under that name), loaded once."""
+        hp = self.hparams
+        sources = load_hub_dataset(hp.dataset_name, hp.dataset_config_name, hp.label_column)
+        return {"validation" if k in ("valid", "dev", "val") else k: v for k, v in sources.items()}
+
+    @cached_property
     def split_frames(self) -> dict[str, pd.DataFrame]:
         """The splits as read and split, before the check that their labels occur in train (the data
         check reports that itself); read once per process."""
-        if self._split_frames is None:
-            self._split_frames = self._read_splits()
-        return self._split_frames
-
-    def hub_frames(self) -> dict[str, pd.DataFrame]:
-        """The splits of `dataset_name` as loaded (validation under that name), loaded once."""
-        if self._hub_frames is None:
-            hp = self.hparams
-            sources = load_hub_dataset(hp.dataset_name, hp.dataset_config_name, hp.label_column)
-            self._hub_frames = {
-                "validation" if k in ("valid", "dev", "val") else k: v for k, v in sources.items()
-            }
-        return self._hub_frames
-
-    def _read_splits(self) -> dict[str, pd.DataFrame]:
         hp = self.hparams
         if hp.dataset_name:
-            sources = self.hub_frames()
+            sources = self.hub_frames
         else:
             files = {"train": hp.train_file, "validation": hp.val_file, "test": hp.test_file}
             sources = {split: read_table(path, hp.encoding) for split, path in files.items() if path}
@@ -230,7 +212,7 @@ class TextClassificationData(L.LightningDataModule):
         if hp.predict_file:
             return self._clean(read_table(hp.predict_file, hp.encoding), "predict", need_label=False)
         if hp.dataset_name:
-            splits = self.hub_frames()
+            splits = self.hub_frames
             if hp.predict_split not in splits:
                 raise DataError(
                     f"dataset '{hp.dataset_name}' has no split '{hp.predict_split}' to predict (it has "
