@@ -241,3 +241,14 @@ def test_calibrate_false_keeps_the_raw_softmax(tmp_path, tiny_backbone, data_fil
     run("fit", "--config", str(config), "--model.calibrate", "false", cwd=tmp_path)
     stored = _stored(tmp_path / "logs" / "tiny" / "version_0" / "checkpoints" / "best.ckpt")
     assert stored.temperature == 1.0 and stored.confidence is not None
+
+
+def test_target_without_validation_record_or_out_of_range():
+    from textcls.calibration import cutoff_message
+    from textcls.callbacks import PredictionError, PredictionWriter
+
+    cutoff, message = cutoff_message(None, 0.9)
+    assert cutoff == 0.0 and "no validation predictions" in message and "keeping every prediction" in message
+    for bad in (0.0, 1.5):
+        with pytest.raises(PredictionError, match="target_precision must be in"):
+            PredictionWriter(target_precision=bad)
