@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 from textcls.cli import run_name  # names a run's log folder after its config
 
 ROOT = Path(__file__).resolve().parents[1]
