@@ -4,8 +4,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from textcls.app import default_column, file_probs, history_entry, read_upload, upload_texts
+from textcls.app import (
+    default_column,
+    file_probs,
+    history_entry,
+    read_upload,
+    stored_target,
+    uncertain_threshold,
+    upload_texts,
+)
 from textcls.backbone import load_classifier, load_tokenizer
+from textcls.calibration import Calibration
 from textcls.callbacks import PredictionWriter
 from textcls.data import DataError
 from textcls.inference import Predictor
@@ -91,6 +100,31 @@ def test_threshold_and_history(predictor):
     assert entry == {"text": "pizza recipe bake", "label": "UNCERTAIN", "confidence": pytest.approx(0.5)}
     assert isinstance(entry["confidence"], float)
     pd.DataFrame([entry])  # the history table shown by the app
+
+
+def test_calibrated_probabilities_and_the_stored_cutoff(predictor, tiny_backbone):
+    from dataclasses import replace
+
+    texts = ["pizza recipe bake", "goal team", "laptop code server"]
+    raw = predictor.predict_probs(texts)
+    validation = Calibration(2.0, np.array([0.9, 0.8, 0.6, 0.5]), np.array([True, True, False, True]), 0.99)
+    scaled = replace(predictor, calibration=validation)
+    probs = scaled.predict_probs(texts)
+    logits = np.log(raw)
+    expected = np.exp(logits / 2.0) / np.exp(logits / 2.0).sum(1, keepdims=True)
+    np.testing.assert_allclose(probs, expected, atol=1e-6)
+    assert (probs.argmax(1) == raw.argmax(1)).all()
+    # the cached file predictions are the calibrated ones too
+    np.testing.assert_allclose(file_probs({}, scaled, b"x", "text", texts), probs, atol=1e-6)
+
+    assert stored_target(scaled) == 0.99 and stored_target(predictor) == 0.0
+    assert uncertain_threshold(scaled, 0.99, 0.0)[0] == 0.8  # the 0.9 and 0.8 rows: precision 1
+    threshold, why = uncertain_threshold(scaled, 0.7, 0.0)
+    assert threshold == 0.5 and "cut-off 0.5000" in why
+    assert uncertain_threshold(scaled, 0.99, 0.3)[0] == 0.3  # the slider overrides
+    assert uncertain_threshold(predictor, 0.0, 0.0)[0] == 0.0  # no target, no slider: never
+    table = scaled.results(texts, np.array([[0.85, 0.1, 0.05], [0.7, 0.2, 0.1], [0.1, 0.1, 0.8]]), 0.8)
+    assert table["label"].tolist() == ["food", "UNCERTAIN", "tech"]
 
 
 def _app(model_path: str) -> None:

@@ -65,7 +65,8 @@ def test_report_files_and_baselines_on_the_same_rows(tmp_path, tiny_backbone, da
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     events = EventAccumulator(str(test_dir)).Reload()
-    assert "test/confusion_matrix" in events.Tags()["images"]
+    for name in ("confusion_matrix", "reliability_diagram", "precision_coverage"):
+        assert f"test/{name}" in events.Tags()["images"]
 
 
 def test_report_and_logged_metrics_share_one_definition():

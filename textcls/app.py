@@ -98,6 +98,20 @@ def file_probs(
     return cache["probs"]
 
 
+def stored_target(predictor) -> float:
+    """The target precision stored with the model (`textcls export --target_precision`), else 0 (off)."""
+    calibration = predictor.calibration
+    return float(calibration.target_precision or 0.0) if calibration is not None else 0.0
+
+
+def uncertain_threshold(predictor, target_precision: float, uncertain_below: float) -> tuple[float, str]:
+    """The confidence below which predictions are UNCERTAIN, and a line saying where it comes from:
+    `uncertain_below` when set (an explicit override), else the validation cut-off for the target."""
+    if uncertain_below:
+        return uncertain_below, f"uncertain below confidence {uncertain_below} (set by hand)"
+    return predictor.cutoff(target_precision)
+
+
 def history_entry(text: str, row: pd.Series) -> dict:
     """One line of the session's history: the text, its label (after the threshold) and confidence."""
     return {"text": text, "label": row["label"], "confidence": float(row["confidence"])}
@@ -117,7 +131,12 @@ def page(model_path: str) -> None:
 
     predictor = get_predictor(model_path)
     st.title("Text classifier")
-    threshold = st.sidebar.slider("Uncertain below confidence", 0.0, 1.0, DEFAULT_UNCERTAIN_BELOW, 0.05)
+    manual = st.sidebar.slider("Uncertain below confidence", 0.0, 1.0, DEFAULT_UNCERTAIN_BELOW, 0.05)
+    target = st.sidebar.number_input(
+        "Target precision (0 = off; used when the slider is 0)", 0.0, 1.0, stored_target(predictor), 0.01
+    )
+    threshold, why = uncertain_threshold(predictor, target, manual)
+    st.sidebar.caption(f"Probabilities are calibrated (temperature {predictor.temperature:.3f}). {why}.")
     history = st.session_state.setdefault("history", [])
 
     text = st.text_area("Text to classify")
@@ -166,6 +185,7 @@ def page(model_path: str) -> None:
     st.write("Labels:", ", ".join(predictor.label_names))
     st.write("Backbone:", predictor.hparams.get("model", {}).get("model_name_or_path", str(predictor.source)))
     st.write("Max length:", predictor.max_length)
+    st.write("Temperature:", predictor.temperature)
     if predictor.metrics:
         st.subheader("Test metrics")
         st.json(predictor.metrics)

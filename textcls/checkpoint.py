@@ -15,6 +15,7 @@ from jsonargparse import Namespace
 
 METRICS_FILE = "metrics.json"
 CONFUSION_MATRIX_FILE = "confusion_matrix.png"
+CALIBRATION_FILE = "calibration.json"  # an exported folder's temperature and validation confidences
 DEFAULT_MAX_LENGTH = 128  # data.max_length's default, for checkpoints and folders that do not record it
 
 
@@ -39,6 +40,12 @@ def exported_settings(folder: str | Path) -> dict:
         if isinstance(value, int) and value < 1_000_000:  # "no limit" is stored as a huge number
             max_length = value
     return {"labels": labels, "max_length": max_length}
+
+
+def exported_calibration(folder: str | Path) -> dict | None:
+    """The calibration an exported folder carries (`calibration.json`), if it has one."""
+    path = Path(folder) / CALIBRATION_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def logger_dir(cfg: Namespace) -> Path:

@@ -96,6 +96,8 @@ class TextclsCLI(LightningCLI):
         parser.add_lightning_class_args(PredictionWriter, "prediction")
         parser.add_lightning_class_args(DataCheck, "data_check")
         parser.add_lightning_class_args(TestReport, "report")
+        # one target: the test report measures the cut-off that `predict` would use (0.95 when unset)
+        parser.link_arguments("prediction.target_precision", "report.target_precision")
         # `--throughput.enabled false` turns it off
         parser.add_lightning_class_args(ThroughputLogger, "throughput")
 

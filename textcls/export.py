@@ -13,7 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from textcls.checkpoint import CONFUSION_MATRIX_FILE, file_sha256, is_exported_folder, measured_checkpoint
+from textcls.checkpoint import (
+    CALIBRATION_FILE,
+    CONFUSION_MATRIX_FILE,
+    file_sha256,
+    is_exported_folder,
+    measured_checkpoint,
+)
 from textcls.inference import Predictor, load_predictor
 
 ONNX_FILE = "model.onnx"
@@ -31,6 +37,7 @@ def export(
     metrics: str | None = None,
     onnx: bool = False,
     check_texts: list[str] | None = None,
+    target_precision: float | None = None,
 ) -> Path:
     """Write the checkpoint as a Hugging Face folder, all at once: a folder that exists is complete.
 
@@ -42,6 +49,8 @@ def export(
             checkpoint, found next to its run by the checkpoint's content hash, if there is one).
         onnx: Also write `model.onnx` and check it against PyTorch on `check_texts`.
         check_texts: Texts for the ONNX agreement check.
+        target_precision: Stored in the folder: the web app then marks predictions below its
+            validation cut-off as uncertain by default.
     """
     target = Path(output_dir).expanduser()
     if target.exists() and (not target.is_dir() or any(target.iterdir())) and not overwrite:
@@ -49,6 +58,11 @@ def export(
     if is_exported_folder(ckpt_path):
         raise ExportError(f"'{ckpt_path}' is already an exported folder: pass a checkpoint file")
     predictor = load_predictor(ckpt_path)
+    if target_precision is not None:
+        if predictor.calibration is None:
+            raise ExportError(f"'{ckpt_path}' stores no validation confidences to choose a cut-off from")
+        predictor.calibration.target_precision = target_precision
+        print(predictor.cutoff(target_precision)[1], file=sys.stderr)
     if metrics:
         if not Path(metrics).is_file():
             raise ExportError(f"metrics file '{metrics}' does not exist")
@@ -92,6 +106,9 @@ def write_folder(predictor: Predictor, folder: Path) -> None:
     (folder / "training_settings.json").write_text(
         json.dumps(predictor.hparams, indent=2, default=str), encoding="utf-8"
     )
+    if predictor.calibration is not None:
+        state = predictor.calibration.to_dict(tensors=False)
+        (folder / CALIBRATION_FILE).write_text(json.dumps(state), encoding="utf-8")
     for path in (predictor.metrics_path, predictor.confusion_matrix_path):
         if path is not None:
             shutil.copyfile(path, folder / path.name)
@@ -125,6 +142,7 @@ def model_card(predictor: Predictor) -> str:
         f"Texts were truncated to {predictor.max_length} tokens in training; pass `truncation=True` "
         "to do the same. Or: `textcls predict --ckpt_path path/to/this/folder --data.predict_file texts.csv`.",
         "",
+        *_confidence_lines(predictor),
         "## Data",
         "",
     ]
@@ -153,6 +171,20 @@ def model_card(predictor: Predictor) -> str:
             lines.append(f"- checkpoint {key}: {predictor.hparams[key]}")
     lines += ["", "Exported with `textcls export` from `" + str(predictor.source) + "`.", ""]
     return "\n".join(lines)
+
+
+def _confidence_lines(predictor: Predictor) -> list[str]:
+    if predictor.calibration is None:
+        return []
+    t = predictor.calibration.temperature
+    return [
+        "## Confidence",
+        "",
+        f"textcls calibrates probabilities by temperature scaling: softmax(logits / {t:.4f}), the temperature",
+        f"fitted on the validation split ({CALIBRATION_FILE}). `pipeline` alone returns the raw softmax;",
+        f"`pipeline(..., function_to_apply='none')` gives the logits to divide by {t:.4f}.",
+        "",
+    ]
 
 
 def _flatten(metrics: dict, prefix: str = "") -> dict:
@@ -218,6 +250,7 @@ def onnx_probs(session, predictor: Predictor, texts: list[str], batch_size: int 
     for start in range(0, len(texts), batch_size):
         enc = predictor.encode(texts[start : start + batch_size])
         (logits,) = session.run(None, {k: v.numpy() for k, v in enc.items()})
+        logits = logits.astype(np.float32) / predictor.temperature  # calibrated, as the PyTorch predictor
         logits = logits - logits.max(-1, keepdims=True)
         parts.append(np.exp(logits) / np.exp(logits).sum(-1, keepdims=True))
     return np.concatenate(parts)
@@ -240,6 +273,7 @@ def export_cli(
     metrics: str | None = None,
     onnx: bool = False,
     check_file: str | None = None,
+    target_precision: float | None = None,
 ) -> Path:
     """Write a textcls checkpoint as a Hugging Face model folder.
 
@@ -253,6 +287,8 @@ def export_cli(
         metrics: A test report's metrics.json (default: the test of this checkpoint, if found).
         onnx: Also write model.onnx (the onnx extra).
         check_file: CSV/JSONL texts (column `text`) on which ONNX Runtime must agree with PyTorch (>= 99.5%).
+        target_precision: Store this target: the web app marks predictions below its validation
+            cut-off as uncertain by default.
     """
     check_texts = None
     if check_file:
@@ -262,6 +298,6 @@ def export_cli(
         if "text" not in frame.columns:
             raise ExportError(f"'{check_file}' has no column 'text'")
         check_texts = frame["text"].astype(str).tolist()
-    target = export(ckpt_path, output_dir, overwrite, metrics, onnx, check_texts)
+    target = export(ckpt_path, output_dir, overwrite, metrics, onnx, check_texts, target_precision)
     print(f"Exported {ckpt_path} to {target}", file=sys.stderr)
     return target

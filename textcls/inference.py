@@ -15,11 +15,13 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 
 from textcls.backbone import load_classifier, load_tokenizer
+from textcls.calibration import Calibration, calibrated_probs, cutoff_message
 from textcls.checkpoint import (
     CONFUSION_MATRIX_FILE,
     DEFAULT_MAX_LENGTH,
     METRICS_FILE,
     CheckpointError,
+    exported_calibration,
     exported_settings,
     find_test_report,
     is_exported_folder,
@@ -40,6 +42,8 @@ class Predictor:
         hparams: Training settings (the checkpoint's model and data hyper-parameters).
         metrics_path: The metrics of a test of this very checkpoint, when there is one.
         confusion_matrix_path: That test report's confusion matrix image.
+        calibration: The temperature applied to every probability, and the validation confidences
+            that turn a target precision into a cut-off (none: raw softmax, no cut-offs).
     """
 
     model: PreTrainedModel
@@ -49,6 +53,17 @@ class Predictor:
     hparams: dict = field(default_factory=dict)
     metrics_path: Path | None = None
     confusion_matrix_path: Path | None = None
+    calibration: Calibration | None = None
+
+    @property
+    def temperature(self) -> float:
+        return self.calibration.temperature if self.calibration else 1.0
+
+    def cutoff(self, target_precision: float | None) -> tuple[float, str]:
+        """The confidence cut-off for `target_precision` (0 when there is none) and a line saying why."""
+        if not target_precision:
+            return 0.0, "no target precision: every prediction is kept"
+        return cutoff_message(self.calibration, target_precision)
 
     @property
     def label_names(self) -> list[str]:
@@ -73,7 +88,7 @@ class Predictor:
         """Class probabilities, one (batch, num_labels) array per batch of `batch_size` texts, in order."""
         for start in range(0, len(texts), batch_size):
             logits = self.model(**self.encode(texts[start : start + batch_size])).logits
-            yield logits.float().softmax(-1).numpy()
+            yield calibrated_probs(logits, self.temperature).numpy()
 
     def predict_probs(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """Class probabilities of all `texts`, shape (len(texts), num_labels)."""
@@ -110,6 +125,7 @@ def _from_folder(folder: Path) -> Predictor:
         hparams,
         metrics if metrics.is_file() else None,
         matrix if matrix.is_file() else None,
+        Calibration.from_dict(exported_calibration(folder)),
     )
 
 
@@ -140,4 +156,5 @@ def _from_checkpoint(ckpt_path: Path) -> Predictor:
         hparams,
         metrics,
         matrix if matrix and matrix.is_file() else None,
+        Calibration.from_dict(ckpt.get("calibration")),
     )

@@ -21,6 +21,8 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
+from textcls.calibration import brier_score, expected_calibration_error
+
 
 def stage_metrics(num_labels: int, prefix: str) -> MetricCollection:
     """Accuracy, macro/weighted F1 and macro precision/recall, logged as `<prefix>acc`, `<prefix>f1_macro`, ..."""
@@ -66,9 +68,12 @@ def compute_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
 
 
 def compute_metrics(y_true: np.ndarray, probs: np.ndarray) -> dict:
-    """The scores of `compute_scores` for the most probable classes, log loss and the number of rows."""
+    """The scores of `compute_scores` for the most probable classes, log loss, calibration (ECE with 15
+    bins and Brier score, textcls/calibration.py) and the number of rows."""
     return {
         **compute_scores(y_true, probs.argmax(1)),
         "loss": float(log_loss(y_true, np.clip(probs, 1e-12, 1), labels=np.arange(probs.shape[1]))),
+        "ece": expected_calibration_error(probs, y_true),
+        "brier": brier_score(probs, y_true),
         "rows": len(y_true),
     }

@@ -10,7 +10,10 @@ from torchmetrics import MetricCollection
 from transformers import get_linear_schedule_with_warmup
 
 from textcls.backbone import load_classifier
+from textcls.calibration import Calibration, calibrated_probs, fit_temperature
+from textcls.checkpoint import exported_calibration, is_exported_folder
 from textcls.metrics import stage_metrics
+from textcls.predictions import gather_in_order
 
 
 class HyperParameterError(ValueError):
@@ -41,6 +44,10 @@ class TextClassifier(L.LightningModule):
         compile: Compile the backbone with `torch.compile` (static shapes). Batches are then padded to
             a few length buckets, so it compiles a bounded number of times; worth it on GPU for long
             runs, rarely on CPU.
+        calibrate: Fit a temperature on the validation split after each validation of `fit` (temperature
+            scaling), stored in each checkpoint and applied to every probability textcls writes;
+            false keeps the raw softmax (temperature 1). Either way the validation predictions'
+            confidences are stored, for `--prediction.target_precision`.
     """
 
     def __init__(
@@ -57,6 +64,7 @@ class TextClassifier(L.LightningModule):
         trust_remote_code: bool = False,
         pretrained: bool = True,
         compile: bool = False,
+        calibrate: bool = True,
     ):
         super().__init__()
         # `pretrained` says how to build the network, not how it was trained: a checkpoint does not keep it
@@ -81,6 +89,12 @@ class TextClassifier(L.LightningModule):
         self.train_metrics = stage_metrics(n, "train/")
         self.val_metrics = stage_metrics(n, "val/")
         self.test_metrics = stage_metrics(n, "test/")
+        # an exported textcls folder used as the backbone (`--ckpt_path FOLDER`) brings its calibration
+        folder_state = (
+            exported_calibration(model_name_or_path) if is_exported_folder(model_name_or_path) else None
+        )
+        self.calibration = Calibration.from_dict(folder_state) or Calibration()
+        self._val_outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
     def _is_head(self, param_name: str) -> bool:
         base = self.model.base_model_prefix
@@ -107,11 +121,23 @@ class TextClassifier(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         if self.hparams.class_weights == "balanced" and self.loss_weights is not None:
             checkpoint["balanced_class_weights"] = self.loss_weights.tolist()
+        if self.calibration.confidence is not None:
+            checkpoint["calibration"] = self.calibration.to_dict()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         # the weights the model was trained with, even when the data has changed since
         if "balanced_class_weights" in checkpoint:
             self.loss_weights = torch.tensor(checkpoint["balanced_class_weights"], device=self.device)
+        # a checkpoint from before calibration existed: raw softmax, no validation record
+        self.calibration = Calibration.from_dict(checkpoint.get("calibration")) or Calibration()
+
+    @property
+    def temperature(self) -> float:
+        return self.calibration.temperature
+
+    def _fitting(self) -> bool:
+        trainer = self._trainer
+        return trainer is not None and trainer.state.fn == "fit" and not trainer.sanity_checking
 
     def _shared_step(
         self, batch: dict, stage: str, metrics: MetricCollection
@@ -139,7 +165,26 @@ class TextClassifier(L.LightningModule):
         return self._shared_step(batch, "train", self.train_metrics)[0]
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        self._shared_step(batch, "val", self.val_metrics)
+        _, logits = self._shared_step(batch, "val", self.val_metrics)
+        if self._fitting():
+            self._val_outputs.append((batch["idx"], logits.detach().float(), batch["labels"]))
+
+    def on_validation_epoch_end(self) -> None:
+        # Calibrate at every validation of `fit`, on the logits that validation computed anyway: this
+        # hook runs before ModelCheckpoint saves (on_validation_end), so best.ckpt and last.ckpt each
+        # carry the temperature and validation record of their own weights, with no second pass over
+        # the data and no re-saving of checkpoints after `fit`.
+        if not self._val_outputs:
+            return
+        idx, logits, labels = (torch.cat(t) for t in zip(*self._val_outputs, strict=True))
+        self._val_outputs = []
+        # every rank's rows, each once (a distributed sampler may repeat some)
+        _, rows = gather_in_order(idx, torch.cat([logits, labels[:, None].float()], 1))
+        logits, labels = rows[:, :-1], rows[:, -1].long()
+        temperature = fit_temperature(logits, labels) if self.hparams.calibrate else 1.0
+        confidence, predicted = calibrated_probs(logits, temperature).max(-1)
+        self.calibration = Calibration(temperature, confidence.numpy(), (predicted == labels).numpy())
+        self.log("val/temperature", temperature, rank_zero_only=True)
 
     def test_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
         loss, logits = self._shared_step(batch, "test", self.test_metrics)
@@ -147,7 +192,7 @@ class TextClassifier(L.LightningModule):
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
         logits = self(batch["input_ids"], batch["attention_mask"])
-        return {"idx": batch["idx"], "probs": logits.float().softmax(-1)}
+        return {"idx": batch["idx"], "probs": calibrated_probs(logits, self.temperature)}
 
     def configure_optimizers(self):
         decay, no_decay = [], []

@@ -16,6 +16,14 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_info
 from sklearn.metrics import classification_report, confusion_matrix, precision_recall_fscore_support
 
+from textcls.calibration import (
+    DEFAULT_TARGET_PRECISION,
+    Calibration,
+    calibrated_probs,
+    calibration_metrics,
+    plot_precision_coverage,
+    plot_reliability,
+)
 from textcls.checkpoint import file_sha256
 from textcls.data import SPLITS
 from textcls.metrics import compute_metrics, present_labels
@@ -61,11 +69,13 @@ def write_report(
     label_names: list[str],
     info: dict,
     comparison: list[dict] | None = None,
+    calibration: dict | None = None,
 ):
     """Write the report files of predictions `probs` (rows of `test`, in order) into `folder`.
 
     Files: metrics.json, per_class.csv, classification_report.txt, confusion_matrix.csv and .png,
-    predictions.csv, misclassified.csv (most confident mistakes first) and report.md.
+    predictions.csv, misclassified.csv (most confident mistakes first) and report.md; with
+    `calibration`, also reliability_diagram.png and precision_coverage.png.
 
     Args:
         folder: Where to write (created).
@@ -77,9 +87,13 @@ def write_report(
             `checkpoint` ({"path", "sha256"} of the checkpoint measured, recorded in metrics.json).
         comparison: Metrics of other models on the same rows (e.g. the baselines); when given,
             report.md ends with a table comparing them with these predictions.
+        calibration: For temperature-scaled `probs`: `raw_probs` (the softmax before scaling),
+            `calibration` (a `Calibration`: temperature and validation confidences) and `target`
+            (the target precision whose validation cut-off is measured on these rows).
 
     Returns:
-        The metrics dict and the confusion-matrix figure.
+        The metrics dict and the figures by name (`confusion_matrix`, and with `calibration`
+        `reliability_diagram` and `precision_coverage`).
     """
     folder.mkdir(parents=True, exist_ok=True)
     index = {name: i for i, name in enumerate(label_names)}
@@ -90,6 +104,16 @@ def write_report(
         metrics["train_seconds"] = round(float(info["train_seconds"]), 1)
     if info.get("checkpoint"):
         metrics["checkpoint"] = info["checkpoint"]  # export and the app match reports on its sha256
+    figures = {}
+    if calibration is not None:
+        raw, target = calibration["raw_probs"], calibration["target"]
+        metrics.update(calibration_metrics(y_true, probs, raw, calibration["calibration"], target))
+        metrics["loss_uncalibrated"] = compute_metrics(y_true, raw)["loss"]
+        title = f"{info['model']} ({len(test)} test texts)"
+        figures["reliability_diagram"] = plot_reliability(y_true, probs, raw, title)
+        figures["precision_coverage"] = plot_precision_coverage(
+            y_true, probs, calibration["calibration"], target, title
+        )
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
 
     table = per_class_table(y_true, y_pred, label_names)
@@ -110,7 +134,9 @@ def write_report(
         folder / "confusion_matrix.csv"
     )
     fig = plot_confusion(matrix, label_names, f"{info['model']}: confusion matrix ({len(test)} test texts)")
-    fig.savefig(folder / "confusion_matrix.png", dpi=100)
+    figures["confusion_matrix"] = fig
+    for name, figure in figures.items():
+        figure.savefig(folder / f"{name}.png", dpi=100)
 
     predictions = pd.DataFrame(
         {
@@ -129,7 +155,7 @@ def write_report(
     rows = [*comparison, metrics] if comparison else None
     md = summary_markdown(metrics, table, matrix, label_names, mistakes, info, rows)
     (folder / "report.md").write_text(md)
-    return metrics, fig
+    return metrics, figures
 
 
 def biggest_confusions(matrix: np.ndarray, label_names: list[str], top: int = 5) -> list[str]:
@@ -214,25 +240,30 @@ def load_baseline_metrics(root: Path) -> list[dict]:
 class TestReport(Callback):
     """Writes the test report into the run's log folder after `test`, and times `fit`.
 
-    After `test`: metrics.json, per_class.csv, classification_report.txt, confusion_matrix.csv/.png
-    (also logged to TensorBoard), predictions.csv, misclassified.csv and report.md, which compares
-    with the baselines of the same config when `textcls baseline` has written them. The time `fit`
-    took up to each checkpoint is stored in the checkpoint as `train_seconds`.
+    After `test`: metrics.json, per_class.csv, classification_report.txt, confusion_matrix.csv/.png,
+    reliability_diagram.png and precision_coverage.png (the figures also logged to TensorBoard),
+    predictions.csv, misclassified.csv and report.md, which compares with the baselines of the same
+    config when `textcls baseline` has written them. Probabilities are temperature-scaled by the
+    checkpoint's temperature. The time `fit` took up to each checkpoint is stored in the checkpoint
+    as `train_seconds`.
 
     Args:
         enabled: Write the report after `test`.
+        target_precision: The target precision whose validation cut-off the report measures on the
+            test split (linked from --prediction.target_precision; 0.95 when that is not set).
     """
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, enabled: bool = True):
+    def __init__(self, enabled: bool = True, target_precision: float | None = None):
         self.enabled = enabled
+        self.target_precision = target_precision or DEFAULT_TARGET_PRECISION
         self.untrained = False  # set by the CLI for `--ckpt_path none`
         self._fit_start: float | None = None
         self._reset()
 
     def _reset(self) -> None:
-        self.idx, self.probs, self.labels = [], [], []
+        self.idx, self.logits = [], []
         self.train_seconds: float | None = None
         self.checkpoint_info: dict = {}
         self.checkpoint: dict | None = None
@@ -269,24 +300,31 @@ class TestReport(Callback):
         if not self.enabled:
             return
         self.idx.append(batch["idx"].detach().cpu())
-        self.probs.append(outputs["logits"].float().softmax(-1).cpu())
+        self.logits.append(outputs["logits"].float().cpu())
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self.enabled or not self.idx:
             return
-        rows, probs = gather_in_order(torch.cat(self.idx), torch.cat(self.probs))  # every rank takes part
+        rows, logits = gather_in_order(torch.cat(self.idx), torch.cat(self.logits))  # every rank takes part
         log_dir = trainer.log_dir  # a collective under DDP: every rank must ask
         if not trainer.is_global_zero:
             return
         data = trainer.datamodule
         test = data.frames["test"].iloc[rows].reset_index(drop=True)
-        probs = probs.numpy()
+        probs = calibrated_probs(logits, pl_module.temperature).numpy()
+        calibration = {
+            "raw_probs": calibrated_probs(logits).numpy(),
+            "calibration": getattr(pl_module, "calibration", None) or Calibration(),
+            "target": self.target_precision,
+        }
         folder = Path(log_dir or ".")
         root = Path(getattr(trainer.logger, "root_dir", None) or folder.parent)
         baselines = load_baseline_metrics(root)
         info = self._info(trainer, pl_module, data)
-        metrics, fig = write_report(folder, test, probs, pl_module.label_names, info, baselines)
-        self._log_to_tensorboard(trainer, pl_module, data, metrics, fig)
+        metrics, figures = write_report(
+            folder, test, probs, pl_module.label_names, info, baselines, calibration
+        )
+        self._log_to_tensorboard(trainer, pl_module, data, metrics, figures)
         rank_zero_info(
             f"Test report written to {folder} (report.md, metrics.json, confusion_matrix.png, ...)"
         )
@@ -328,13 +366,14 @@ class TestReport(Callback):
             "checkpoint": self.checkpoint,
         }
 
-    def _log_to_tensorboard(self, trainer, pl_module, data, metrics: dict, fig) -> None:
+    def _log_to_tensorboard(self, trainer, pl_module, data, metrics: dict, figures: dict) -> None:
         logger = trainer.logger
         if logger is None:
             return
         experiment = getattr(logger, "experiment", None)
         if hasattr(experiment, "add_figure"):
-            experiment.add_figure("test/confusion_matrix", fig, global_step=trainer.global_step)
+            for name, fig in figures.items():
+                experiment.add_figure(f"test/{name}", fig, global_step=trainer.global_step)
         params = {**{f"model/{k}": v for k, v in pl_module.hparams.items() if k != "label_names"}}
         params.update({f"data/{k}": v for k, v in data.hparams.items() if k != "labels"})
         final = {f"hp/test_{k}": v for k, v in metrics.items() if isinstance(v, float)}

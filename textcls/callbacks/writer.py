@@ -9,6 +9,7 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.utilities import rank_zero_info
 
+from textcls.calibration import cutoff_message
 from textcls.predictions import DEFAULT_UNCERTAIN_BELOW, gather_in_order, prediction_table
 
 OUTPUT_FORMATS = (".csv", ".jsonl", ".json", ".parquet")
@@ -39,24 +40,36 @@ class PredictionWriter(BasePredictionWriter):
     extension).
 
     Each row holds the text (or the id column when the data names one), the predicted label, its
-    probability, and every class's probability (`prob_<label>`). With several devices rank 0
-    gathers every rank's rows and writes the file.
+    probability, and every class's probability (`prob_<label>`), all temperature-scaled (see
+    `model.calibrate`). With several devices rank 0 gathers every rank's rows and writes the file.
 
     Args:
         output_path: Where to write; default `predictions.csv` in the run's log folder.
         uncertain_below: Label rows whose top probability is below this as UNCERTAIN (0 = never).
+            An explicit cut-off: when set, it overrides `target_precision`.
+        target_precision: Label as UNCERTAIN the rows below the smallest confidence cut-off whose kept
+            validation predictions reach this precision (chosen from the validation confidences the
+            checkpoint stores). When no cut-off reaches it, one line says so and every row is kept.
     """
 
-    def __init__(self, output_path: str | None = None, uncertain_below: float = DEFAULT_UNCERTAIN_BELOW):
+    def __init__(
+        self,
+        output_path: str | None = None,
+        uncertain_below: float = DEFAULT_UNCERTAIN_BELOW,
+        target_precision: float | None = None,
+    ):
         super().__init__(write_interval="epoch")
         if not 0 <= uncertain_below <= 1:
             raise PredictionError(f"prediction.uncertain_below must be in [0, 1], got {uncertain_below}")
+        if target_precision is not None and not 0 < target_precision <= 1:
+            raise PredictionError(f"prediction.target_precision must be in (0, 1], got {target_precision}")
         if output_path and Path(output_path).suffix.lower() not in OUTPUT_FORMATS:
             raise PredictionError(
                 f"prediction.output_path '{output_path}': predictions are written as "
                 f"{', '.join(OUTPUT_FORMATS)} (by extension), not '{Path(output_path).suffix}'"
             )
         self.output_path, self.uncertain_below = output_path, uncertain_below
+        self.target_precision = target_precision
         self.written: Path | None = None
 
     def _target(self, trainer: L.Trainer) -> Path:
@@ -69,6 +82,14 @@ class PredictionWriter(BasePredictionWriter):
         if not target.parent.is_dir():
             raise PredictionError(f"the folder of the output file '{target}' does not exist: create it first")
 
+    def threshold(self, pl_module: L.LightningModule) -> float:
+        """`uncertain_below` when set, else the validation cut-off for `target_precision` (0 = none)."""
+        if self.uncertain_below or self.target_precision is None:
+            return self.uncertain_below
+        cutoff, message = cutoff_message(getattr(pl_module, "calibration", None), self.target_precision)
+        rank_zero_info(message)
+        return cutoff
+
     def write_on_epoch_end(self, trainer, pl_module, predictions, batch_indices) -> None:
         idx = torch.cat([p["idx"] for p in predictions])
         probs = torch.cat([p["probs"] for p in predictions])
@@ -77,7 +98,7 @@ class PredictionWriter(BasePredictionWriter):
         if not trainer.is_global_zero:
             return
         inputs = trainer.datamodule.predict_frame.iloc[rows]
-        frame = prediction_table(inputs, probs, pl_module.label_names, self.uncertain_below)
+        frame = prediction_table(inputs, probs, pl_module.label_names, self.threshold(pl_module))
         write_atomically(frame, target)
         self.written = target
         rank_zero_info(f"Wrote {len(frame)} predictions to {target}")
