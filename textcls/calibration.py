@@ -103,8 +103,8 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, max_iter: int = 
 def expected_calibration_error(probs: np.ndarray, y_true: np.ndarray, n_bins: int = ECE_BINS) -> float:
     """Top-label ECE: sum over `n_bins` equal-width confidence bins of |accuracy - mean confidence|,
     weighted by the bin's share of rows (torchmetrics' MulticlassCalibrationError, norm l1)."""
-    probs = torch.as_tensor(np.asarray(probs), dtype=torch.float64)
-    target = torch.as_tensor(np.asarray(y_true), dtype=torch.long)
+    probs = torch.tensor(np.asarray(probs), dtype=torch.float64)  # a copy: the input may be read-only
+    target = torch.tensor(np.asarray(y_true), dtype=torch.long)
     return float(multiclass_calibration_error(probs, target, probs.shape[1], n_bins=n_bins, norm="l1"))
 
 

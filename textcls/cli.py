@@ -21,7 +21,7 @@ from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from textcls.backbone import BackboneError
-from textcls.baseline import run_baselines
+from textcls.baseline import Baselines, run_baselines
 from textcls.callbacks import (
     FiniteLossCheck,
     NonFiniteLossError,
@@ -235,22 +235,30 @@ def check_data_command(args: list[str]) -> None:
     print(f"Wrote {folder / 'data_check.json'}")
 
 
+class BaselineCLI(ToolCLI):
+    """ToolCLI with the baselines' own options (`--baseline.methods`, `--baseline.label_descriptions`, ...)."""
+
+    def add_arguments_to_parser(self, parser) -> None:
+        super().add_arguments_to_parser(parser)
+        parser.add_class_arguments(Baselines, "baseline")
+
+
 def baseline_command(args: list[str]) -> None:
-    """Train TF-IDF baselines (logistic regression, naive Bayes) on exactly the splits of a config. Each
-    picks its hyper-parameter on the validation rows and writes a test report like `test` into
-    --output_dir (default: <logger folder>/baselines, where `test` looks for them)."""
-    cli = _tool_cli("baseline", args)
+    """Run baselines on exactly the splits of a config: TF-IDF models, a frozen encoder and zero-shot.
+    The trained ones pick their hyper-parameter on the validation rows; each writes a test report like
+    `test` into --output_dir (default: <logger folder>/baselines, where `test` looks for them)."""
+    cli = _tool_cli("baseline", args, BaselineCLI)
     folder = (
         Path(cli.config.output_dir) if cli.config.output_dir else logger_dir(cli.config) / BASELINES_FOLDER
     )
-    run_baselines(cli.datamodule, folder)
+    run_baselines(cli.datamodule, folder, Baselines(**cli.config.baseline))
 
 
-def _tool_cli(name: str, args: list[str]) -> ToolCLI:
+def _tool_cli(name: str, args: list[str], cli_class: type[ToolCLI] = ToolCLI) -> ToolCLI:
     description = COMMANDS[name].__doc__
     # LightningCLI without subcommands: the parser is the command's own
     return make_cli(
-        args, ToolCLI, run=False, parser_kwargs={"description": description, "prog": f"textcls {name}"}
+        args, cli_class, run=False, parser_kwargs={"description": description, "prog": f"textcls {name}"}
     )
 
 
