@@ -231,7 +231,7 @@ def config_settings(config: str) -> tuple[object, dict]:
 def explain_cli(
     ckpt_path: str,
     text: list[str] | None = None,
-    data: TextFile | None = None,
+    data: TextFile = TextFile(),  # noqa: B008 (never changed: read only)
     config: str | None = None,
     output_path: str = "explanations.html",
     format: Literal["html", "text"] = "html",
@@ -264,7 +264,7 @@ def explain_cli(
             f"--ckpt_path '{ckpt_path}' does not exist: pass best|last, a checkpoint or a folder"
         )
     predictor = load_predictor(ckpt_path)
-    texts = list(text or []) or read_texts(data or TextFile(), config_data, predictor)
+    texts = list(text or []) or read_texts(data, config_data, predictor)
     explanations = explain_predictor(
         predictor, texts, n_steps=n_steps, internal_batch_size=internal_batch_size
     )
