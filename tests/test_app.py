@@ -1,5 +1,6 @@
 """End to end in a real browser: the Streamlit app on a tiny exported model, driven by headless Chromium."""
 
+import importlib.util
 import os
 import shutil
 import socket
@@ -74,6 +75,12 @@ def test_app_in_browser(tmp_path, tiny_backbone):
             label = page.get_by_text("Label: ").first
             label.wait_for(timeout=60_000)
             assert label.inner_text().split("Label: ")[1].strip() in {"food", "sports", "tech", "UNCERTAIN"}
+            if importlib.util.find_spec("captum"):  # the "why" view: one shaded word each, score on hover
+                page.get_by_text("Why this label?").click()
+                words = page.locator(".textcls-why .textcls-word")
+                words.first.wait_for(timeout=60_000)
+                assert words.count() == 5
+                float(words.first.get_attribute("title"))
             page.locator("input[type=file]").set_input_files(str(upload))
             page.get_by_text("Download results (CSV)").wait_for(timeout=60_000)
             table = page.locator("[data-testid=stDataFrame]").first

@@ -1,5 +1,7 @@
 """The app's logic without a browser: upload parsing, the shared threshold, cached file predictions, history."""
 
+import importlib.util
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +14,7 @@ from textcls.app import (
     stored_target,
     uncertain_threshold,
     upload_texts,
+    why_html,
 )
 from textcls.backbone import load_classifier, load_tokenizer
 from textcls.calibration import Calibration
@@ -127,6 +130,29 @@ def test_calibrated_probabilities_and_the_stored_cutoff(predictor, tiny_backbone
     assert table["label"].tolist() == ["food", "UNCERTAIN", "tech"]
 
 
+def test_why_view_is_computed_once_per_text(predictor, monkeypatch):
+    pytest.importorskip("captum", reason="captum is not installed (the explain extra)")
+    import textcls.explain as explain
+
+    calls = []
+    real = explain.explain_predictor
+
+    def counting(predictor, texts, **kwargs):
+        calls.append(list(texts))
+        return real(predictor, texts, n_steps=4)
+
+    monkeypatch.setattr(explain, "explain_predictor", counting)
+    cache = {}
+    view = why_html(cache, predictor, "pizza <i>recipe</i> bake")
+    label = LABELS[int(predictor.predict_probs(["pizza <i>recipe</i> bake"])[0].argmax())]
+    assert (
+        view.count('class="textcls-word"') == 10 and "<i>" not in view and f"<b>{label} (probability" in view
+    )
+    assert why_html(cache, predictor, "pizza <i>recipe</i> bake") is view and len(calls) == 1  # page reruns
+    why_html(cache, predictor, "goal team")
+    assert len(calls) == 2
+
+
 def _app(model_path: str) -> None:
     from textcls.app import page
 
@@ -146,5 +172,9 @@ def test_app_page_runs_without_a_browser(tiny_backbone):
     assert label in {"LABEL_0", "LABEL_1"}  # the tiny backbone folder has a fresh two-class head
     history = app.dataframe[0].value
     assert history["text"].tolist() == ["pizza recipe bake sauce"] and history["label"].tolist() == [label]
+    if importlib.util.find_spec("captum"):  # the "why" view under the prediction
+        assert app.expander[0].label == "Why this label?"
+        [view] = [e for e in app.expander[0].children.values() if e.type == "html"]
+        assert view.proto.body.count('class="textcls-word"') == 4
     app.sidebar.slider[0].set_value(1.0).run()  # a widget change keeps the result, now UNCERTAIN
     assert app.subheader[0].value == "Label: UNCERTAIN"

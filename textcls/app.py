@@ -117,10 +117,33 @@ def history_entry(text: str, row: pd.Series) -> dict:
     return {"text": text, "label": row["label"], "confidence": float(row["confidence"])}
 
 
+def why_html(cache: dict, predictor, text: str) -> str:
+    """The "why" view of a prediction: the text with each word shaded by its Integrated Gradients score
+    for the predicted label (textcls/explain.py), computed once per text and model: `cache` (the
+    session's state) keeps it while the page reruns."""
+    from html import escape
+
+    from textcls.explain import DEFAULT_STEPS, explain_predictor
+    from textcls.explain_view import summary_line, text_html
+
+    key = (text, str(predictor.source))
+    if cache.get("key") != key:
+        [explanation] = explain_predictor(predictor, [text])
+        legend = (
+            "Green words push towards this label, red words away from it; hover a word for its score "
+            f"(Integrated Gradients, {DEFAULT_STEPS} steps, pad-token baseline)."
+        )
+        view = f"<p><b>{escape(summary_line(explanation))}</b></p>{text_html(explanation)}<p>{escape(legend)}</p>"
+        cache.clear()
+        cache.update(key=key, html=view)
+    return cache["html"]
+
+
 def page(model_path: str) -> None:
     import streamlit as st
 
     from textcls.data import DataError
+    from textcls.explain import ExplainError
     from textcls.inference import load_predictor
 
     st.set_page_config(page_title="textcls", layout="wide")
@@ -152,6 +175,11 @@ def page(model_path: str) -> None:
         st.subheader(f"Label: {row['label']}")
         st.metric("Confidence", f"{row['confidence']:.3f}")
         st.bar_chart(pd.DataFrame({"probability": probs[0]}, index=predictor.label_names))
+        with st.expander("Why this label?"):
+            try:
+                st.html(why_html(st.session_state.setdefault("why", {}), predictor, text))
+            except ExplainError as err:  # e.g. Captum is not installed
+                st.info(str(err))
 
     st.header("Classify a file")
     upload = st.file_uploader("CSV or JSONL", type=["csv", "jsonl", "json"])

@@ -48,6 +48,14 @@ def exported_calibration(folder: str | Path) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
+def default_logger(name: str) -> dict:
+    """The logger every run gets unless its config sets one: TensorBoard in `lightning_logs/<name>`."""
+    return {
+        "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+        "init_args": {"save_dir": "lightning_logs", "name": name},
+    }
+
+
 def logger_dir(cfg: Namespace) -> Path:
     """The folder that holds a config's run folders (`version_N`)."""
     logger = cfg.trainer.logger

@@ -1,7 +1,7 @@
 """The command line: `textcls <command> --config configs/quickstart.yaml ...`, one table of commands.
 
 `fit`, `validate`, `test` and `predict` run through LightningCLI; `check-data` and `baseline` parse
-the same config (LightningCLI without the Trainer); `export` and `app` are functions whose
+the same config (LightningCLI without the Trainer); `export`, `explain` and `app` are functions whose
 docstrings are their `--help`. Every run gets the same defaults (`TextclsCLI.add_arguments_to_parser`),
 so a config holds only what is specific to it.
 """
@@ -33,6 +33,7 @@ from textcls.callbacks import (
 from textcls.checkpoint import (
     CheckpointError,
     checkpoint_overrides,
+    default_logger,
     exported_settings,
     is_exported_folder,
     load_checkpoint,
@@ -41,6 +42,7 @@ from textcls.checkpoint import (
 )
 from textcls.checks import DataCheck
 from textcls.data import DataError, TextClassificationData
+from textcls.explain import ExplainError
 from textcls.export import ExportError
 from textcls.model import HyperParameterError, TextClassifier
 from textcls.report import BASELINES_FOLDER, TestReport
@@ -53,6 +55,7 @@ USER_ERRORS = (
     CheckpointError,
     PredictionError,
     ExportError,
+    ExplainError,
     NonFiniteLossError,
 )
 OUT_OF_MEMORY = (
@@ -172,10 +175,7 @@ def run_name(args: list[str]) -> str:
 
 def make_cli(args: list[str], cli_class: type[LightningCLI] | None = None, **kwargs) -> LightningCLI:
     """Parse `args` (and run them unless `run=False` is passed) with the shared defaults."""
-    logger = {
-        "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-        "init_args": {"save_dir": "lightning_logs", "name": run_name(args)},
-    }
+    logger = default_logger(run_name(args))
     with warnings.catch_warnings():  # args are sys.argv minus what main() consumed, as intended
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
         return (cli_class or TextclsCLI)(
@@ -269,6 +269,22 @@ def export_command(args: list[str]) -> None:
     auto_cli(export_cli, args=args, as_positional=False, prog="textcls export")
 
 
+def explain_command(args: list[str]) -> None:
+    """Explain predictions word by word (Integrated Gradients, the explain extra); see `textcls explain --help`."""
+    from jsonargparse import ArgumentParser
+
+    from textcls.explain import explain_cli
+
+    # `--text A --text B` adds up (jsonargparse's own spelling is `--text+`)
+    args = [
+        "--text+" if a == "--text" else "--text+=" + a[7:] if a.startswith("--text=") else a for a in args
+    ]
+    # a parser of our own: auto_cli would take --config as a file of this command's options
+    parser = ArgumentParser(prog="textcls explain", description=explain_cli.__doc__.split("\n\n")[0])
+    parser.add_function_arguments(explain_cli, as_group=False)
+    explain_cli(**parser.instantiate_classes(parser.parse_args(args)))
+
+
 def app_command(args: list[str]) -> None:
     """Serve a classifier as a web app on localhost (the app extra); see `textcls app --help`."""
     from textcls.app import launch
@@ -284,6 +300,7 @@ COMMANDS: dict[str, Callable[[list[str]], None]] = {
     "check-data": check_data_command,
     "baseline": baseline_command,
     "export": export_command,
+    "explain": explain_command,
     "app": app_command,
 }
 SUMMARIES = {

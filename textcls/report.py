@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from sklearn.metrics import classification_report, confusion_matrix, precision_recall_fscore_support
 
 from textcls.calibration import (
@@ -243,7 +243,8 @@ class TestReport(Callback):
     After `test`: metrics.json, per_class.csv, classification_report.txt, confusion_matrix.csv/.png,
     reliability_diagram.png and precision_coverage.png (the figures also logged to TensorBoard),
     predictions.csv, misclassified.csv and report.md, which compares with the baselines of the same
-    config when `textcls baseline` has written them. Probabilities are temperature-scaled by the
+    config when `textcls baseline` has written them, and explanations.html (with .json): the most
+    confident mistakes, each word shaded by its Integrated Gradients score for the wrong label. Probabilities are temperature-scaled by the
     checkpoint's temperature. The time `fit` took up to each checkpoint is stored in the checkpoint
     as `train_seconds`.
 
@@ -251,12 +252,15 @@ class TestReport(Callback):
         enabled: Write the report after `test`.
         target_precision: The target precision whose validation cut-off the report measures on the
             test split (linked from --prediction.target_precision; 0.95 when that is not set).
+        explain_mistakes: How many of the most confident mistakes explanations.html explains (0: none).
     """
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, enabled: bool = True, target_precision: float | None = None):
-        self.enabled = enabled
+    def __init__(
+        self, enabled: bool = True, target_precision: float | None = None, explain_mistakes: int = 20
+    ):
+        self.enabled, self.explain_mistakes = enabled, explain_mistakes
         self.target_precision = target_precision or DEFAULT_TARGET_PRECISION
         self.untrained = False  # set by the CLI for `--ckpt_path none`
         self._fit_start: float | None = None
@@ -325,9 +329,21 @@ class TestReport(Callback):
             folder, test, probs, pl_module.label_names, info, baselines, calibration
         )
         self._log_to_tensorboard(trainer, pl_module, data, metrics, figures)
+        if self.explain_mistakes > 0:
+            self._explain(folder, test, probs, pl_module, data)
         rank_zero_info(
             f"Test report written to {folder} (report.md, metrics.json, confusion_matrix.png, ...)"
         )
+
+    def _explain(self, folder: Path, test: pd.DataFrame, probs: np.ndarray, pl_module, data) -> None:
+        from textcls.explain import REPORT_STEPS, ExplainError, explain_mistakes
+
+        try:  # the model in memory, with the data's tokenizer: nothing is reloaded
+            model, hp = pl_module.model, data.hparams
+            args = (model, data.tokenizer, hp.max_length, pl_module.temperature, self.explain_mistakes)
+            explain_mistakes(folder, test, probs, pl_module.label_names, *args, REPORT_STEPS)
+        except ExplainError as err:  # e.g. Captum not installed: the rest of the report stands
+            rank_zero_warn(f"explanations.html not written: {err}")
 
     def _info(self, trainer, pl_module, data) -> dict:
         hp_model, hp_data = pl_module.hparams, data.hparams
