@@ -18,6 +18,7 @@ import torch
 from jsonargparse import auto_cli
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from textcls.backbone import BackboneError
@@ -57,6 +58,7 @@ USER_ERRORS = (
     ExportError,
     ExplainError,
     NonFiniteLossError,
+    MisconfigurationException,  # Lightning's word for settings that contradict each other
 )
 OUT_OF_MEMORY = (
     "out of GPU memory: lower data.batch_size (and raise trainer.accumulate_grad_batches to keep the "
