@@ -1,6 +1,7 @@
-"""Write docs/results.md: baselines vs fine-tuned MiniLM on SST-2 and AG News, measured by the real CLI.
+"""Write docs/results.md: every baseline vs fine-tuned MiniLM on the quickstart data, SST-2 and AG News,
+measured by the real CLI.
 
-Runs, for each config: `textcls baseline`, `textcls fit`, `textcls test --ckpt_path best
+Runs, for each config: `textcls baseline` (TF-IDF, frozen encoder, zero-shot), `textcls fit`, `textcls test --ckpt_path best
 --prediction.target_precision 0.95`, then reads the metrics.json files they wrote: accuracy and
 macro F1 of each model, and the fine-tuned model's calibration (ECE before and after temperature
 scaling, the temperature, Brier score) and test precision and coverage at the validation cut-off
@@ -11,6 +12,7 @@ With --reuse, a config whose baseline and test reports already exist is not run 
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -80,7 +82,10 @@ def main(configs: list[str], reuse: bool = False) -> None:
         "",
     ]
     for config in configs:
-        commands = [["baseline", "--config", config], ["fit", "--config", config]]
+        commands = [
+            ["baseline", "--config", config],
+            ["fit", "--config", config],
+        ]
         commands.append(
             [
                 "test",
@@ -103,7 +108,7 @@ def main(configs: list[str], reuse: bool = False) -> None:
                 textcls(*command)
         rows = load_baseline_metrics(root)  # every baseline `textcls baseline` wrote
         rows.append(newest_test_metrics(root))
-        lines += [f"## {config}", "", "```bash", *(f"textcls {' '.join(c)}" for c in commands), "```", ""]
+        lines += [f"## {config}", "", "```bash", *(f"textcls {shlex.join(c)}" for c in commands), "```", ""]
         lines += ["| model | test rows | accuracy | macro F1 | training time (s) |", "|---|---|---|---|---|"]
         lines += [
             f"| {r['model']} | {r['rows']} | {r['accuracy']:.4f} | {r['f1_macro']:.4f} | {r.get('train_seconds', '')} |"

@@ -142,6 +142,7 @@ def test_html_escapes_the_text_and_files_are_written_atomically(tmp_path, monkey
     e = Explanation(text, "food", 0.8, words, 0.001)
     page = explanations_html([e], "<b>title</b>", 50)
     assert "<script>" not in page and "&lt;script&gt;" in page and "&lt;b&gt;title" in page
+    assert "<s>" not in page and "(or &lt;s&gt;/&lt;/s&gt;)" in page  # the method line is escaped too
     assert "&amp; " in page and 'title="+0.4"' in page and 'title="-0.2"' in page
 
     out = tmp_path / "out" / "why.html"

@@ -103,7 +103,7 @@ def explanations_html(explanations: Sequence[Explanation], title: str, n_steps: 
         f'<span style="background-color: {_colour(1, 1)}">green</span> words push towards the label shown, '
         f'<span style="background-color: {_colour(-1, 1)}">red</span> words away from it; the stronger the '
         f"colour, the larger the score (relative to the text's largest). Hover a word for its score. "
-        f"Method: {METHOD}, {n_steps} steps, target {TARGET}; baseline: {BASELINE}. The scores add up to "
+        f"Method: {METHOD}, {n_steps} steps, target {TARGET}; baseline: {html.escape(BASELINE)}. The scores add up to "
         "logit(text) - logit(baseline) minus the convergence delta."
     )
     style = (
