@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_info
 from sklearn.metrics import classification_report, confusion_matrix, precision_recall_fscore_support
 
 from textcls.calibration import (
@@ -343,7 +343,7 @@ class TestReport(Callback):
             args = (model, data.tokenizer, hp.max_length, pl_module.temperature, self.explain_mistakes)
             explain_mistakes(folder, test, probs, pl_module.label_names, *args, REPORT_STEPS)
         except ExplainError as err:  # e.g. Captum not installed: the rest of the report stands
-            rank_zero_warn(f"explanations.html not written: {err}")
+            rank_zero_info(f"Test report: explanations.html skipped ({err})")
 
     def _info(self, trainer, pl_module, data) -> dict:
         hp_model, hp_data = pl_module.hparams, data.hparams
