@@ -214,3 +214,20 @@ def test_first_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path, tiny_backbone, 
     assert "resume with `--ckpt_path last`" in proc.stderr.strip().splitlines()[-1]
     saved = tmp_path / "logs" / "tiny" / "version_0" / "checkpoints" / "last.ckpt"
     assert torch.load(saved, weights_only=True)["global_step"] == 3
+
+
+def test_a_checkpoint_needs_no_pretrained_weights(tmp_path, tiny_backbone, data_files):
+    """validate/test/predict from a checkpoint build the network from the backbone's config alone."""
+    import shutil
+
+    backbone = tmp_path / "backbone"
+    shutil.copytree(tiny_backbone, backbone)
+    config = write_config(tmp_path, str(backbone), data_files, max_epochs=1)
+    run("fit", "--config", str(config), cwd=tmp_path)
+    args = ("predict", "--config", str(config), "--ckpt_path", "best", "--prediction.output_path")
+    run(*args, str(tmp_path / "before.csv"), cwd=tmp_path)
+    for weights in backbone.glob("*.safetensors"):
+        weights.unlink()  # a pretrained load would now fail
+    run(*args, str(tmp_path / "after.csv"), cwd=tmp_path)
+    before, after = pd.read_csv(tmp_path / "before.csv"), pd.read_csv(tmp_path / "after.csv")
+    pd.testing.assert_frame_equal(before, after)
