@@ -32,4 +32,11 @@ def test_ddp_fit_and_predict_one_file_in_input_order(tmp_path, tiny_backbone, da
     inputs = pd.read_csv(data_files["predict"])
     assert predicted["text"].tolist() == inputs["text"].tolist()  # one row per input, in input order
     assert predicted["label"].isin(["sports", "tech", "food"]).all()
-    assert not list(tmp_path.glob(".predictions.csv.rank*"))  # rank parts joined and removed
+    assert not list(tmp_path.glob(".predictions.csv.rank*"))  # no rank part files: gathered in memory
+
+    # the test report gathers both ranks' rows too (30 test rows: each rank has 15, none repeated)
+    run("test", "--config", str(config), *DDP, "--ckpt_path", "last", cwd=tmp_path)
+    report = sorted((tmp_path / "logs" / "tiny").glob("version_*/metrics.json"))[-1].parent
+    tested = pd.read_csv(report / "predictions.csv")
+    assert len(tested) == len(data.frames["test"]) == 30
+    assert tested["text"].tolist() == data.frames["test"]["text"].tolist()  # in input order

@@ -21,10 +21,8 @@ from torchmetrics.functional.classification import multiclass_calibration_error
 
 ECE_BINS = 15
 DEFAULT_TARGET_PRECISION = 0.95  # reported by the test report when no target is given
-MIN_TEMPERATURE, MAX_TEMPERATURE = (
-    1e-2,
-    1e2,
-)  # a validation split the model separates perfectly has no finite optimum
+# bounds: a validation split the model separates perfectly has no finite optimum
+MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-2, 1e2
 
 
 @dataclass

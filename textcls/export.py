@@ -12,7 +12,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from textcls.calibration import calibrated_probs
 from textcls.checkpoint import (
     CALIBRATION_FILE,
     CONFUSION_MATRIX_FILE,
@@ -207,8 +209,6 @@ def _fmt(value) -> str:
 
 def export_onnx(predictor: Predictor, path: Path) -> None:
     """Write the model as ONNX with dynamic batch and sequence axes (inputs: input_ids, attention_mask)."""
-    import torch
-
     try:
         import onnxscript  # noqa: F401  (the dynamo exporter needs it)
     except ImportError as err:
@@ -250,9 +250,8 @@ def onnx_probs(session, predictor: Predictor, texts: list[str], batch_size: int 
     for start in range(0, len(texts), batch_size):
         enc = predictor.encode(texts[start : start + batch_size])
         (logits,) = session.run(None, {k: v.numpy() for k, v in enc.items()})
-        logits = logits.astype(np.float32) / predictor.temperature  # calibrated, as the PyTorch predictor
-        logits = logits - logits.max(-1, keepdims=True)
-        parts.append(np.exp(logits) / np.exp(logits).sum(-1, keepdims=True))
+        # calibrated, exactly as the PyTorch predictor
+        parts.append(calibrated_probs(torch.from_numpy(logits), predictor.temperature).numpy())
     return np.concatenate(parts)
 
 
