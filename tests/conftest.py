@@ -39,6 +39,7 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 @pytest.fixture(scope="session")
 def tiny_backbone(tmp_path_factory) -> str:
     """A 2-layer, 32-wide random BERT and its WordPiece tokenizer, saved as a model folder."""
+    import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     folder = tmp_path_factory.mktemp("tiny-bert")
@@ -54,6 +55,7 @@ def tiny_backbone(tmp_path_factory) -> str:
         max_position_embeddings=128,
         hidden_dropout_prob=0.1,
     )
+    torch.manual_seed(0)  # the same random weights in every session: tests that check quality are not flaky
     BertModel(config).save_pretrained(folder)
     AutoTokenizer.from_pretrained(folder).save_pretrained(folder)
     return str(folder)
