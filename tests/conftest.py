@@ -31,6 +31,24 @@ def make_rows(n_per_class: int, seed: int = 0) -> list[dict]:
     return rows
 
 
+def make_multi_label_rows(n: int, seed: int = 0) -> list[dict]:
+    """Texts about one or two topics, labelled with those topics joined by ";" (`labels`).
+
+    Every fifth text mixes two topics; the others carry one.
+    """
+    rng = random.Random(seed)
+    names = sorted(TOPICS)
+    rows = []
+    for i in range(n):
+        topics = rng.sample(names, 2 if i % 5 == 0 else 1)
+        text = [w for t in topics for w in rng.sample(TOPICS[t].split(), 3)] + rng.sample(
+            FILLER, rng.randint(1, 6)
+        )
+        rng.shuffle(text)
+        rows.append({"text": " ".join(text), "labels": ";".join(topics)})
+    return rows
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
@@ -69,3 +87,17 @@ def data_files(tmp_path) -> dict[str, Path]:
     predict = tmp_path / "predict.csv"
     predict.write_text("text\n" + "".join(r["text"] + "\n" for r in make_rows(5, seed=3)))
     return {"train": train, "test": test, "predict": predict}
+
+
+@pytest.fixture
+def multi_label_files(tmp_path) -> dict[str, Path]:
+    """Multi-label train and test CSV files (`text,labels`, names joined by ";"), and a predict CSV."""
+    import pandas as pd
+
+    files = {}
+    for split, n, seed in (("train", 150, 1), ("test", 40, 2)):
+        files[split] = tmp_path / f"ml_{split}.csv"
+        pd.DataFrame(make_multi_label_rows(n, seed)).to_csv(files[split], index=False)
+    files["predict"] = tmp_path / "ml_predict.csv"
+    pd.DataFrame(make_multi_label_rows(12, 3))[["text"]].to_csv(files["predict"], index=False)
+    return files

@@ -16,6 +16,7 @@ from jsonargparse import Namespace
 METRICS_FILE = "metrics.json"
 CONFUSION_MATRIX_FILE = "confusion_matrix.png"
 CALIBRATION_FILE = "calibration.json"  # an exported folder's temperature and validation confidences
+THRESHOLDS_FILE = "thresholds.json"  # an exported multi-label folder's per-label thresholds
 DEFAULT_MAX_LENGTH = 128  # data.max_length's default, for checkpoints and folders that do not record it
 
 
@@ -29,7 +30,8 @@ def is_exported_folder(path: str | Path) -> bool:
 
 
 def exported_settings(folder: str | Path) -> dict:
-    """The label names (in class-index order) and `max_length` an exported folder was trained with."""
+    """The label names (in class-index order), `max_length` and whether it is multi-label, for an
+    exported folder."""
     config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
     id2label = config.get("id2label") or {}
     labels = [id2label[k] for k in sorted(id2label, key=int)]
@@ -39,12 +41,19 @@ def exported_settings(folder: str | Path) -> dict:
         value = json.loads(tokenizer_config.read_text(encoding="utf-8")).get("model_max_length")
         if isinstance(value, int) and value < 1_000_000:  # "no limit" is stored as a huge number
             max_length = value
-    return {"labels": labels, "max_length": max_length}
+    multi_label = config.get("problem_type") == "multi_label_classification"
+    return {"labels": labels, "max_length": max_length, "multi_label": multi_label}
 
 
 def exported_calibration(folder: str | Path) -> dict | None:
     """The calibration an exported folder carries (`calibration.json`), if it has one."""
     path = Path(folder) / CALIBRATION_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def exported_thresholds(folder: str | Path) -> dict | None:
+    """The per-label thresholds an exported multi-label folder carries (`thresholds.json`), if any."""
+    path = Path(folder) / THRESHOLDS_FILE
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
@@ -103,9 +112,13 @@ def checkpoint_overrides(ckpt: dict) -> dict:
     """
     model_hp = {k: v for k, v in ckpt.get("hyper_parameters", {}).items() if not k.startswith("_")}
     data_hp = ckpt.get("datamodule_hyper_parameters", {})
-    overrides = {"model": {k: v for k, v in model_hp.items() if k != "label_names"}}
+    # label names and multi_label reach the model through links from the data: set them there
+    overrides = {"model": {k: v for k, v in model_hp.items() if k not in ("label_names", "multi_label")}}
     overrides["model"]["pretrained"] = False
-    overrides["data"] = {"labels": model_hp.get("label_names")}
+    overrides["data"] = {
+        "labels": model_hp.get("label_names"),
+        "multi_label": model_hp.get("multi_label", False),
+    }
     if "max_length" in data_hp:
         overrides["data"]["max_length"] = data_hp["max_length"]
     return overrides

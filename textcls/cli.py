@@ -86,6 +86,7 @@ class TextclsCLI(LightningCLI):
         parser.link_arguments("model.trust_remote_code", "data.trust_remote_code")
         # The label names come from the data (or from a checkpoint, through data.labels).
         parser.link_arguments("data.label_names", "model.label_names", apply_on="instantiate")
+        parser.link_arguments("data.multi_label", "model.multi_label")
         # One seed: the run's seed also draws the splits, the sample and the batch order.
         parser.link_arguments("seed_everything", "data.seed", compute_fn=_data_seed)
         # compiled models get few distinct batch shapes, so recompiles stay bounded

@@ -9,16 +9,26 @@ selection, and scikit-learn's when given those classes, used for the arrays of t
 baselines; tests/test_report.py checks that the two agree. A class present in only one of the two
 counts, with 0 where its precision or recall is 0/0. Weighted averages weigh by support, so absent
 classes do not count there either.
+
+Multi-label metrics (`multi_label_stage_metrics`, `compute_multilabel_scores`) follow torchmetrics'
+multi-label rule instead: macro averages run over every label, a label with no positives and no
+predictions scoring 0; micro averages pool all (text, label) decisions; subset accuracy is the share
+of texts whose predicted label set is exactly right, Hamming loss the share of wrong decisions.
 """
 
 import numpy as np
-from sklearn.metrics import accuracy_score, log_loss, precision_recall_fscore_support
+from sklearn.metrics import accuracy_score, hamming_loss, log_loss, precision_recall_fscore_support
 from torchmetrics import MetricCollection
 from torchmetrics.classification import (
     MulticlassAccuracy,
     MulticlassF1Score,
     MulticlassPrecision,
     MulticlassRecall,
+    MultilabelExactMatch,
+    MultilabelF1Score,
+    MultilabelHammingDistance,
+    MultilabelPrecision,
+    MultilabelRecall,
 )
 
 from textcls.calibration import brier_score, expected_calibration_error
@@ -37,6 +47,38 @@ def stage_metrics(num_labels: int, prefix: str) -> MetricCollection:
         },
         prefix=prefix,
     )
+
+
+def multi_label_stage_metrics(num_labels: int, prefix: str) -> MetricCollection:
+    """Macro/micro F1, precision and recall, subset accuracy and Hamming loss of 0/1 decisions,
+    logged as `<prefix>f1_macro`, `<prefix>f1_micro`, `<prefix>subset_acc`, `<prefix>hamming_loss`, ..."""
+    kw = {"num_labels": num_labels}
+    return MetricCollection(
+        {
+            "f1_macro": MultilabelF1Score(average="macro", **kw),
+            "f1_micro": MultilabelF1Score(average="micro", **kw),
+            "precision_macro": MultilabelPrecision(average="macro", **kw),
+            "recall_macro": MultilabelRecall(average="macro", **kw),
+            "precision_micro": MultilabelPrecision(average="micro", **kw),
+            "recall_micro": MultilabelRecall(average="micro", **kw),
+            "subset_acc": MultilabelExactMatch(**kw),
+            "hamming_loss": MultilabelHammingDistance(**kw),
+        },
+        prefix=prefix,
+    )
+
+
+def compute_multilabel_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    """The scores of `multi_label_stage_metrics` for 0/1 matrices (texts x labels), with scikit-learn."""
+    y_true, y_pred = np.asarray(y_true).astype(int), np.asarray(y_pred).astype(int)
+    out = {}
+    for average in ("macro", "micro"):
+        p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, average=average, zero_division=0)
+        out |= {f"f1_{average}": float(f), f"precision_{average}": float(p), f"recall_{average}": float(r)}
+    out["subset_acc"] = float(accuracy_score(y_true, y_pred))
+    out["hamming_loss"] = float(hamming_loss(y_true, y_pred))
+    out["rows"] = len(y_true)
+    return out
 
 
 def present_labels(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:

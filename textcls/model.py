@@ -11,9 +11,14 @@ from transformers import get_linear_schedule_with_warmup
 
 from textcls.backbone import load_classifier
 from textcls.calibration import Calibration, calibrated_probs, fit_temperature
-from textcls.checkpoint import exported_calibration, is_exported_folder
-from textcls.metrics import stage_metrics
+from textcls.checkpoint import exported_calibration, exported_thresholds, is_exported_folder
+from textcls.metrics import compute_multilabel_scores, multi_label_stage_metrics, stage_metrics
 from textcls.predictions import gather_in_order
+from textcls.thresholds import Thresholds, decide, tune_thresholds
+
+MAX_POS_WEIGHT = (
+    100.0  # "balanced" multi-label weights: a label in 1 text of 10,000 is not weighed 9,999 times
+)
 
 
 class HyperParameterError(ValueError):
@@ -33,8 +38,11 @@ class TextClassifier(L.LightningModule):
         adam_epsilon: AdamW epsilon.
         class_weights: Cross-entropy class weights: "none", "balanced" (inverse training class
             frequency, computed from the training split in `fit`, `validate` and `test`, and kept in
-            the checkpoint), or one weight per class.
-        label_smoothing: Label smoothing of the cross-entropy loss, in [0, 1).
+            the checkpoint), or one weight per class. For multi-label data these weigh each label's
+            positive examples (`pos_weight`): "balanced" is negatives / positives per label in the
+            training split, clamped to [0.01, 100].
+        label_smoothing: Label smoothing of the loss, in [0, 1); for multi-label data each 0/1 target
+            moves that far towards 0.5.
         freeze_encoder: Train only the classification head (feature extraction), for comparison with
             full fine-tuning.
         trust_remote_code: Allow the backbone to run code from its repository.
@@ -44,6 +52,14 @@ class TextClassifier(L.LightningModule):
         compile: Compile the backbone with `torch.compile` (static shapes). Batches are then padded to
             a few length buckets, so it compiles a bounded number of times; worth it on GPU for long
             runs, rarely on CPU.
+        multi_label: Score each label on its own (sigmoid, binary cross-entropy); linked from
+            data.multi_label.
+        threshold: Multi-label data: the probability a label needs to be given, for every label that
+            has no tuned threshold.
+        tune_thresholds: Multi-label data: after each validation of `fit`, pick each label's threshold
+            that maximises its F1 on the validation split (labels with fewer than 5 validation
+            positives keep `threshold`); stored in each checkpoint and applied by test, predict,
+            export and the app.
         calibrate: Fit a temperature on the validation split after each validation of `fit` (temperature
             scaling), stored in each checkpoint and applied to every probability textcls writes;
             false keeps the raw softmax (temperature 1). Either way the validation predictions'
@@ -65,11 +81,16 @@ class TextClassifier(L.LightningModule):
         pretrained: bool = True,
         compile: bool = False,
         calibrate: bool = True,
+        multi_label: bool = False,
+        threshold: float = 0.5,
+        tune_thresholds: bool = True,
     ):
         super().__init__()
         # `pretrained` says how to build the network, not how it was trained: a checkpoint does not keep it
         self.save_hyperparameters(ignore=["pretrained"])
         _validate(label_names, learning_rate, weight_decay, warmup_ratio, class_weights, label_smoothing)
+        if not 0 < threshold < 1:
+            raise HyperParameterError(f"model.threshold must be in (0, 1), got {threshold}")
         self.label_names = list(label_names)
         self.model = load_classifier(model_name_or_path, self.label_names, trust_remote_code, pretrained)
         # from_pretrained hands the network back in eval mode, and Lightning keeps each submodule's
@@ -86,14 +107,21 @@ class TextClassifier(L.LightningModule):
         # a buffer, so that "balanced" weights set later follow the module to its device
         self.register_buffer("loss_weights", weights, persistent=False)
         n = len(self.label_names)
-        self.train_metrics = stage_metrics(n, "train/")
-        self.val_metrics = stage_metrics(n, "val/")
-        self.test_metrics = stage_metrics(n, "test/")
+        metrics = multi_label_stage_metrics if multi_label else stage_metrics
+        self.train_metrics = metrics(n, "train/")
+        self.val_metrics = metrics(n, "val/")
+        self.test_metrics = metrics(n, "test/")
         # an exported textcls folder used as the backbone (`--ckpt_path FOLDER`) brings its calibration
         folder_state = (
             exported_calibration(model_name_or_path) if is_exported_folder(model_name_or_path) else None
         )
         self.calibration = Calibration.from_dict(folder_state) or Calibration()
+        self.thresholds: Thresholds | None = None  # the per-label cut-offs of multi-label decisions
+        if multi_label:
+            from_folder = (
+                exported_thresholds(model_name_or_path) if is_exported_folder(model_name_or_path) else None
+            )
+            self.thresholds = Thresholds.from_dict(from_folder) or Thresholds.constant(threshold, n)
         self._val_outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
     def _is_head(self, param_name: str) -> bool:
@@ -107,6 +135,10 @@ class TextClassifier(L.LightningModule):
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         # in fp32 whatever the precision: the weights are fp32 and half-precision logits are upcast
         weight = self.loss_weights.float() if self.loss_weights is not None else None
+        if self.hparams.multi_label:
+            smoothing = self.hparams.label_smoothing
+            targets = labels.float() * (1 - smoothing) + smoothing / 2
+            return F.binary_cross_entropy_with_logits(logits.float(), targets, pos_weight=weight)
         return F.cross_entropy(
             logits.float(), labels, weight=weight, label_smoothing=self.hparams.label_smoothing
         )
@@ -116,13 +148,21 @@ class TextClassifier(L.LightningModule):
         if stage != "predict" and self.hparams.class_weights == "balanced":
             data = getattr(self.trainer, "datamodule", None)
             if data is not None and "train" in data.frames:
-                self.loss_weights = balanced_weights(data.class_counts("train")).to(self.device)
+                counts = data.class_counts("train")
+                weights = (
+                    positive_weights(counts, len(data.frames["train"]))
+                    if self.hparams.multi_label
+                    else balanced_weights(counts)
+                )
+                self.loss_weights = weights.to(self.device)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         if self.hparams.class_weights == "balanced" and self.loss_weights is not None:
             checkpoint["balanced_class_weights"] = self.loss_weights.tolist()
         if self.calibration.confidence is not None:
             checkpoint["calibration"] = self.calibration.to_dict()
+        if self.thresholds is not None:
+            checkpoint["thresholds"] = self.thresholds.to_dict()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         # the weights the model was trained with, even when the data has changed since
@@ -130,6 +170,10 @@ class TextClassifier(L.LightningModule):
             self.loss_weights = torch.tensor(checkpoint["balanced_class_weights"], device=self.device)
         # a checkpoint from before calibration existed: raw softmax, no validation record
         self.calibration = Calibration.from_dict(checkpoint.get("calibration")) or Calibration()
+        if self.hparams.multi_label:
+            n = len(self.label_names)
+            stored = Thresholds.from_dict(checkpoint.get("thresholds"))
+            self.thresholds = stored or Thresholds.constant(self.hparams.threshold, n)
 
     @property
     def temperature(self) -> float:
@@ -139,12 +183,31 @@ class TextClassifier(L.LightningModule):
         trainer = self._trainer
         return trainer is not None and trainer.state.fn == "fit" and not trainer.sanity_checking
 
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """Each label's probability (sigmoid) for multi-label models, else the temperature-scaled softmax."""
+        if self.hparams.multi_label:
+            return torch.sigmoid(logits.float())
+        return calibrated_probs(logits, self.temperature)
+
+    def _metric_inputs(self, logits: torch.Tensor) -> torch.Tensor:
+        """What the metrics are updated with: logits, or the 0/1 decisions of a multi-label model.
+
+        While fitting, multi-label decisions use the global `threshold`: validation must not depend on
+        thresholds tuned at the previous validation, or checkpoint selection would chase them.
+        """
+        if not self.hparams.multi_label:
+            return logits
+        if self._trainer is not None and self.trainer.state.fn == "fit":
+            return (torch.sigmoid(logits.float()) >= self.hparams.threshold).int()
+        return decide(torch.sigmoid(logits.float()), self.thresholds).int()
+
     def _shared_step(
         self, batch: dict, stage: str, metrics: MetricCollection
     ) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self(batch["input_ids"], batch["attention_mask"])
         loss = self.loss(logits, batch["labels"])
-        metrics.update(logits.detach(), batch["labels"])
+        labels = batch["labels"].int() if self.hparams.multi_label else batch["labels"]
+        metrics.update(self._metric_inputs(logits.detach()), labels)
         on_step = stage == "train"
         batch_size = len(batch["labels"])
         # the epoch's mean over all ranks under DDP (the metric objects synchronise themselves);
@@ -178,13 +241,28 @@ class TextClassifier(L.LightningModule):
             return
         idx, logits, labels = (torch.cat(t) for t in zip(*self._val_outputs, strict=True))
         self._val_outputs = []
+        labels = labels.float() if self.hparams.multi_label else labels[:, None].float()
         # every rank's rows, each once (a distributed sampler may repeat some)
-        _, rows = gather_in_order(idx, torch.cat([logits, labels[:, None].float()], 1))
-        logits, labels = rows[:, :-1], rows[:, -1].long()
+        _, rows = gather_in_order(idx, torch.cat([logits, labels], 1))
+        n = len(self.label_names)
+        if self.hparams.multi_label:
+            self._tune_thresholds(rows[:, :n], rows[:, n:])
+            return
+        logits, labels = rows[:, :n], rows[:, n].long()
         temperature = fit_temperature(logits, labels) if self.hparams.calibrate else 1.0
         confidence, predicted = calibrated_probs(logits, temperature).max(-1)
         self.calibration = Calibration(temperature, confidence.numpy(), (predicted == labels).numpy())
         self.log("val/temperature", temperature, rank_zero_only=True)
+
+    def _tune_thresholds(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        probs, hp = torch.sigmoid(logits).numpy(), self.hparams
+        tuned = tune_thresholds(probs, labels.numpy(), hp.threshold)
+        if not hp.tune_thresholds:  # the global threshold, with the validation positives on record
+            tuned = Thresholds.constant(hp.threshold, probs.shape[1], tuned.positives)
+        self.thresholds = tuned
+        # optimistic (tuned and measured on the same rows), but shows what tuning buys
+        scores = compute_multilabel_scores(labels.numpy(), decide(probs, tuned).numpy())
+        self.log("val/f1_macro_tuned", scores["f1_macro"], rank_zero_only=True)
 
     def test_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
         loss, logits = self._shared_step(batch, "test", self.test_metrics)
@@ -192,7 +270,7 @@ class TextClassifier(L.LightningModule):
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
         logits = self(batch["input_ids"], batch["attention_mask"])
-        return {"idx": batch["idx"], "probs": calibrated_probs(logits, self.temperature)}
+        return {"idx": batch["idx"], "probs": self.probabilities(logits)}
 
     def configure_optimizers(self):
         decay, no_decay = [], []
@@ -228,6 +306,12 @@ def balanced_weights(counts: list[int]) -> torch.Tensor:
     """scikit-learn's "balanced" class weights, n_samples / (n_classes * count); absent classes get 0."""
     counts = torch.tensor(counts, dtype=torch.float)
     return counts.sum() / (len(counts) * counts.clamp(min=1)) * (counts > 0)
+
+
+def positive_weights(positives: list[int], rows: int) -> torch.Tensor:
+    """Multi-label "balanced" weights: negatives / positives per label, clamped to [0.01, MAX_POS_WEIGHT]."""
+    pos = torch.tensor(positives, dtype=torch.float)
+    return ((rows - pos) / pos.clamp(min=1)).clamp(0.01, MAX_POS_WEIGHT)
 
 
 def _validate(label_names, learning_rate, weight_decay, warmup_ratio, class_weights, label_smoothing) -> None:

@@ -10,6 +10,8 @@ import pandas as pd
 import torch
 import torch.distributed as dist
 
+from textcls.thresholds import Thresholds, decide
+
 UNCERTAIN = "UNCERTAIN"
 DEFAULT_UNCERTAIN_BELOW = 0.0  # never UNCERTAIN unless asked: the same default in `predict` and the app
 
@@ -51,4 +53,28 @@ def prediction_table(
     out["confidence"] = confidence.numpy()
     for j, name in enumerate(label_names):
         out[f"prob_{name}"] = probs[:, j].numpy()
+    return out
+
+
+def multi_label_prediction_table(
+    inputs: pd.DataFrame,
+    probs: torch.Tensor | np.ndarray,
+    label_names: list[str],
+    thresholds: Thresholds,
+    at_least_one: bool = False,
+    separator: str = ";",
+) -> pd.DataFrame:
+    """`text` (or `id`), `labels` (the chosen names joined by `separator`), then per label its
+    probability `prob_<label>` and whether it passed its threshold `pred_<label>` (0/1)."""
+    probs = torch.as_tensor(probs)
+    chosen = decide(probs, thresholds, at_least_one)
+    column = "id" if "id" in inputs else "text"
+    out = pd.DataFrame({column: inputs[column].to_numpy()})
+    out["labels"] = [
+        separator.join(label_names[j] for j in row.nonzero().flatten().tolist()) for row in chosen
+    ]
+    for j, name in enumerate(label_names):
+        out[f"prob_{name}"] = probs[:, j].numpy()
+    for j, name in enumerate(label_names):
+        out[f"pred_{name}"] = chosen[:, j].numpy().astype(int)
     return out

@@ -10,7 +10,12 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.utilities import rank_zero_info
 
 from textcls.calibration import cutoff_message
-from textcls.predictions import DEFAULT_UNCERTAIN_BELOW, gather_in_order, prediction_table
+from textcls.predictions import (
+    DEFAULT_UNCERTAIN_BELOW,
+    gather_in_order,
+    multi_label_prediction_table,
+    prediction_table,
+)
 
 OUTPUT_FORMATS = (".csv", ".jsonl", ".json", ".parquet")
 
@@ -41,7 +46,9 @@ class PredictionWriter(BasePredictionWriter):
 
     Each row holds the text (or the id column when the data names one), the predicted label, its
     probability, and every class's probability (`prob_<label>`), all temperature-scaled (see
-    `model.calibrate`). With several devices rank 0 gathers every rank's rows and writes the file.
+    `model.calibrate`). A multi-label model writes `labels` (the names that passed their thresholds,
+    joined by data.label_separator), `prob_<label>` and `pred_<label>` (0/1) instead. With several
+    devices rank 0 gathers every rank's rows and writes the file.
 
     Args:
         output_path: Where to write; default `predictions.csv` in the run's log folder.
@@ -50,6 +57,8 @@ class PredictionWriter(BasePredictionWriter):
         target_precision: Label as UNCERTAIN the rows below the smallest confidence cut-off whose kept
             validation predictions reach this precision (chosen from the validation confidences the
             checkpoint stores). When no cut-off reaches it, one line says so and every row is kept.
+        at_least_one: Multi-label models: a text where no label passes its threshold gets its
+            highest-scoring label (off: such a text gets no label).
     """
 
     def __init__(
@@ -57,6 +66,7 @@ class PredictionWriter(BasePredictionWriter):
         output_path: str | None = None,
         uncertain_below: float = DEFAULT_UNCERTAIN_BELOW,
         target_precision: float | None = None,
+        at_least_one: bool = False,
     ):
         super().__init__(write_interval="epoch")
         if not 0 <= uncertain_below <= 1:
@@ -69,7 +79,7 @@ class PredictionWriter(BasePredictionWriter):
                 f"{', '.join(OUTPUT_FORMATS)} (by extension), not '{Path(output_path).suffix}'"
             )
         self.output_path, self.uncertain_below = output_path, uncertain_below
-        self.target_precision = target_precision
+        self.target_precision, self.at_least_one = target_precision, at_least_one
         self.written: Path | None = None
 
     def _target(self, trainer: L.Trainer) -> Path:
@@ -81,6 +91,11 @@ class PredictionWriter(BasePredictionWriter):
         target = self._target(trainer)
         if not target.parent.is_dir():
             raise PredictionError(f"the folder of the output file '{target}' does not exist: create it first")
+        if pl_module.hparams.get("multi_label") and (self.uncertain_below or self.target_precision):
+            raise PredictionError(
+                "prediction.uncertain_below and prediction.target_precision are for single-label models: a "
+                "multi-label model decides each label by its threshold (model.threshold, model.tune_thresholds)"
+            )
 
     def threshold(self, pl_module: L.LightningModule) -> float:
         """`uncertain_below` when set, else the validation cut-off for `target_precision` (0 = none)."""
@@ -98,7 +113,13 @@ class PredictionWriter(BasePredictionWriter):
         if not trainer.is_global_zero:
             return
         inputs = trainer.datamodule.predict_frame.iloc[rows]
-        frame = prediction_table(inputs, probs, pl_module.label_names, self.threshold(pl_module))
+        if pl_module.hparams.get("multi_label"):
+            separator = trainer.datamodule.hparams.label_separator
+            frame = multi_label_prediction_table(
+                inputs, probs, pl_module.label_names, pl_module.thresholds, self.at_least_one, separator
+            )
+        else:
+            frame = prediction_table(inputs, probs, pl_module.label_names, self.threshold(pl_module))
         write_atomically(frame, target)
         self.written = target
         rank_zero_info(f"Wrote {len(frame)} predictions to {target}")

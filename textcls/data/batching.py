@@ -22,7 +22,8 @@ class EncodedTexts(Dataset):
     def __getitem__(self, i: int) -> dict:
         item = {"idx": i, "input_ids": self.tokens[self.offsets[i] : self.offsets[i + 1]]}
         if self.labels is not None:
-            item["label"] = int(self.labels[i])
+            # a class index, or a row of 0/1 per label for multi-label data
+            item["label"] = int(self.labels[i]) if self.labels.ndim == 1 else self.labels[i]
         return item
 
 
@@ -58,7 +59,7 @@ class Collator:
         batch = {"input_ids": input_ids, "attention_mask": attention_mask}
         batch["idx"] = torch.tensor([item["idx"] for item in items])
         if "label" in items[0]:
-            batch["labels"] = torch.tensor([item["label"] for item in items])
+            batch["labels"] = torch.as_tensor(np.array([item["label"] for item in items]))
         return batch
 
 

@@ -114,7 +114,8 @@ def _read_saved_dataset(path: Path) -> pd.DataFrame:
 def load_hub_dataset(name: str, config_name: str | None, label_column: str) -> dict[str, pd.DataFrame]:
     """Load every split of a Hugging Face dataset (by hub name or `save_to_disk` folder) as frames.
 
-    Integer labels of a `ClassLabel` column become their names ("World", not 0).
+    Integer labels of a `ClassLabel` column become their names ("World", not 0), and lists of them
+    (multi-label datasets) lists of names.
     """
     import datasets
 
@@ -137,6 +138,9 @@ def load_hub_dataset(name: str, config_name: str | None, label_column: str) -> d
         if isinstance(feature, datasets.ClassLabel):
             # -1 marks an unlabelled row (e.g. GLUE test sets)
             frame[label_column] = [feature.int2str(int(v)) if v >= 0 else None for v in frame[label_column]]
+        elif isinstance(getattr(feature, "feature", None), datasets.ClassLabel):  # multi-label: lists of ids
+            names = feature.feature.int2str
+            frame[label_column] = [[names(int(v)) for v in ids] for ids in frame[label_column]]
         frames[split] = frame
     return frames
 

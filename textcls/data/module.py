@@ -25,6 +25,7 @@ from textcls.data.batching import (
     length_buckets,
 )
 from textcls.data.io import SPLITS, DataError, clean_split, label_sort_key, load_hub_dataset, read_table
+from textcls.data.multilabel import multi_hot, names_of, positives, read_label_sets, warn_if_single_label
 from textcls.data.split import check_eval_labels, distribution_table, split_train
 from textcls.data.tokens import tokenize_cached
 
@@ -43,7 +44,14 @@ class TextClassificationData(L.LightningDataModule):
             any label is left out entirely (then `*_fraction` splits that data off train).
         dataset_config_name: The hub dataset's configuration name, if it has several.
         text_column: Column holding the text.
-        label_column: Column holding the label (strings or integers).
+        label_column: Column holding the label (strings or integers); with `multi_label`, the label
+            names joined by `label_separator` (an empty cell is a text with no label).
+        multi_label: Each text carries any number of labels (emotions, topics, tags): the model
+            scores each label on its own (sigmoid, binary cross-entropy) and splits made here are
+            iteratively stratified over all labels.
+        label_separator: What joins a text's label names in `label_column` (multi-label data).
+        label_columns: Multi-label data as one 0/1 column per label instead of `label_column`; the
+            label names are the column names.
         id_column: Optional column copied to the predictions instead of the text.
         labels: The label names in order. By default the sorted labels of the training split; a
             checkpoint supplies its own so that `test` and `predict` use the labels it was trained on.
@@ -78,6 +86,9 @@ class TextClassificationData(L.LightningDataModule):
         dataset_config_name: str | None = None,
         text_column: str = "text",
         label_column: str = "label",
+        multi_label: bool = False,
+        label_separator: str = ";",
+        label_columns: list[str] | None = None,
         id_column: str | None = None,
         labels: list[str] | None = None,
         val_fraction: float = 0.1,
@@ -110,6 +121,10 @@ class TextClassificationData(L.LightningDataModule):
             raise DataError("data.batch_size and data.eval_batch_size must be at least 1")
         if max_length < 2:
             raise DataError(f"data.max_length must be at least 2, got {max_length}")
+        if label_columns and not multi_label:
+            raise DataError("data.label_columns is for multi-label data: set data.multi_label true")
+        if multi_label and not label_separator:
+            raise DataError("data.label_separator must not be empty")
         self.unlabelled_splits: list[str] = []  # dataset splits left out for having no labels
         self.encoded: dict[str, EncodedTexts] = {}
         self.empty_rows: dict[str, list[int]] = {}  # source rows of dropped empty texts, for the data check
@@ -140,7 +155,7 @@ class TextClassificationData(L.LightningDataModule):
         """The labelled splits as frames with columns `text`, `label`, `row` (and `id`), read once;
         validation/test labels unseen in train are refused (unless the labels are given)."""
         if not self.hparams.labels:
-            check_eval_labels(self.split_frames)
+            check_eval_labels(self.split_frames, self.hparams.multi_label)
         return self.split_frames
 
     @property
@@ -152,6 +167,8 @@ class TextClassificationData(L.LightningDataModule):
             raise DataError(
                 "no training data to take the label names from: set data.train_file or data.labels"
             )
+        if self.hparams.multi_label:
+            return names_of(self.frames["train"]["label"])
         return sorted(self.frames["train"]["label"].unique().tolist(), key=label_sort_key)
 
     @cached_property
@@ -191,7 +208,10 @@ class TextClassificationData(L.LightningDataModule):
                 for split, frac in (("validation", hp.val_fraction), ("test", hp.test_fraction))
                 if split not in frames
             }
-            frames.update(split_train(frames.pop("train"), fractions, hp.seed, hp.train_sample))
+            train = frames.pop("train")
+            if hp.multi_label:
+                warn_if_single_label(train["label"])
+            frames.update(split_train(train, fractions, hp.seed, hp.train_sample, hp.multi_label))
         return frames
 
     def _clean(
@@ -199,10 +219,15 @@ class TextClassificationData(L.LightningDataModule):
     ) -> pd.DataFrame | None:
         hp = self.hparams
         columns = {"text": hp.text_column, "label": hp.label_column, "id": hp.id_column}
-        columns = {k: v for k, v in columns.items() if v and (k != "label" or need_label)}
+        multi = hp.multi_label and need_label
+        columns = {k: v for k, v in columns.items() if v and (k != "label" or (need_label and not multi))}
         out, empty_rows = clean_split(frame, split, columns, hp.empty_texts, unlabelled)
         if empty_rows:
             self.empty_rows[split] = empty_rows
+        if multi and out is not None:
+            # an empty label set is a text with no label: allowed, and counted by the data check
+            sets = read_label_sets(frame, split, hp.label_column, hp.label_columns, hp.label_separator)
+            out["label"] = sets.iloc[out["row"].to_numpy()].to_numpy()
         return out
 
     def read_predict_frame(self) -> pd.DataFrame:
@@ -222,7 +247,9 @@ class TextClassificationData(L.LightningDataModule):
         raise DataError("nothing to predict: set data.predict_file")
 
     def class_counts(self, split: str = "train") -> list[int]:
-        """Rows per label (in `label_names` order) in a split."""
+        """Rows per label (in `label_names` order) in a split; texts carrying it, for multi-label data."""
+        if self.hparams.multi_label:
+            return positives(self.frames[split]["label"], self.label_names)
         counts = self.frames[split]["label"].value_counts()
         return [int(counts.get(name, 0)) for name in self.label_names]
 
@@ -253,7 +280,8 @@ class TextClassificationData(L.LightningDataModule):
                 for s in SPLITS
                 if s in self.frames
             }
-            rank_zero_info("Label distribution:\n" + distribution_table(counts))
+            rows = {s: len(self.frames[s]) for s in counts} if self.hparams.multi_label else None
+            rank_zero_info("Label distribution:\n" + distribution_table(counts, rows))
         for split in needed:
             self.encoded[split] = self._encode(self.frames[split])
 
@@ -264,13 +292,17 @@ class TextClassificationData(L.LightningDataModule):
         labels = None
         if with_labels:
             index = {name: i for i, name in enumerate(self.label_names)}
-            unknown = sorted(set(frame["label"]) - set(index), key=label_sort_key)
+            present = names_of(frame["label"]) if self.hparams.multi_label else set(frame["label"])
+            unknown = sorted(set(present) - set(index), key=label_sort_key)
             if unknown:
                 raise DataError(
                     f"labels {', '.join(unknown)} are not among the model's labels ({', '.join(self.label_names)}): "
                     "the data does not match the checkpoint"
                 )
-            labels = frame["label"].map(index).to_numpy(dtype=np.int64)
+            if self.hparams.multi_label:
+                labels = multi_hot(frame["label"].tolist(), self.label_names)
+            else:
+                labels = frame["label"].map(index).to_numpy(dtype=np.int64)
         return EncodedTexts(*ids, labels)
 
     def _pad_multiple(self) -> int:

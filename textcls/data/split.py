@@ -7,6 +7,7 @@ import pandas as pd
 from lightning.pytorch.utilities import rank_zero_warn
 
 from textcls.data.io import DataError, label_sort_key
+from textcls.data.multilabel import iterative_split, names_of
 
 
 def stratified_split(
@@ -47,10 +48,18 @@ def stratified_split(
 
 
 def split_train(
-    train: pd.DataFrame, fractions: dict[str, float], seed: int, train_sample: int | None = None
+    train: pd.DataFrame,
+    fractions: dict[str, float],
+    seed: int,
+    train_sample: int | None = None,
+    multi_label: bool = False,
 ) -> dict[str, pd.DataFrame]:
-    """Split validation/test rows off `train` by class, then sample `train_sample` training rows."""
-    parts, too_small = stratified_split(train["label"].tolist(), fractions, seed)
+    """Split validation/test rows off `train` by class (by every label at once for multi-label data),
+    then sample `train_sample` training rows."""
+    if multi_label:
+        parts, too_small = iterative_split(train["label"].tolist(), fractions, seed), []
+    else:
+        parts, too_small = stratified_split(train["label"].tolist(), fractions, seed)
     if too_small:
         rank_zero_warn(
             f"classes too small to split were kept in train only: {', '.join(too_small)} "
@@ -59,7 +68,10 @@ def split_train(
     frames = {split: train.iloc[rows].reset_index(drop=True) for split, rows in parts.items() if len(rows)}
     if train_sample and train_sample < len(frames["train"]):
         frames["train"] = frames["train"].sample(n=train_sample, random_state=seed).reset_index(drop=True)
-    if frames["train"]["label"].nunique() < 2:
+    if multi_label:
+        if len(names_of(frames["train"]["label"])) < 2:
+            raise DataError("the training data has fewer than two labels: a classifier needs at least two")
+    elif frames["train"]["label"].nunique() < 2:
         raise DataError(
             f"the training data has a single class ('{frames['train']['label'].iloc[0]}'): "
             "a classifier needs at least two"
@@ -67,11 +79,16 @@ def split_train(
     return frames
 
 
-def check_eval_labels(frames: dict[str, pd.DataFrame]) -> None:
+def label_names_in(frame: pd.DataFrame, multi_label: bool = False) -> set[str]:
+    """The labels a split's rows carry (each label of each set, for multi-label data)."""
+    return set(names_of(frame["label"])) if multi_label else set(frame["label"])
+
+
+def check_eval_labels(frames: dict[str, pd.DataFrame], multi_label: bool = False) -> None:
     """Refuse validation/test labels that never occur in train: the model could never predict them."""
-    known = set(frames["train"]["label"]) if "train" in frames else set()
+    known = label_names_in(frames["train"], multi_label) if "train" in frames else set()
     for split, frame in frames.items():
-        unseen = sorted(set(frame["label"]) - known, key=label_sort_key)
+        unseen = sorted(label_names_in(frame, multi_label) - known, key=label_sort_key)
         if known and unseen:
             raise DataError(
                 f"labels in {split} never occur in train: {', '.join(unseen)}; fix the labels or add "
@@ -79,10 +96,13 @@ def check_eval_labels(frames: dict[str, pd.DataFrame]) -> None:
             )
 
 
-def distribution_table(counts: dict[str, dict[str, int]]) -> str:
-    """Rows and share of each label per split, as aligned text; `counts` maps split -> label -> rows."""
+def distribution_table(counts: dict[str, dict[str, int]], rows: dict[str, int] | None = None) -> str:
+    """Rows and share of each label per split, as aligned text; `counts` maps split -> label -> rows.
+
+    `rows` gives each split's number of texts when a text can carry several labels (by default the
+    counts' sum)."""
     names = sorted({name for split in counts.values() for name in split}, key=label_sort_key)
-    totals = {split: sum(c.values()) for split, c in counts.items()}
+    totals = rows or {split: sum(c.values()) for split, c in counts.items()}
     width = max(len(n) for n in [*names, "label"])
     lines = [f"{'label':<{width}} " + " ".join(f"{s:>16}" for s in counts)]
     for name in names:
