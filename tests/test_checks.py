@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import make_rows, write_jsonl
 from tests.test_cli import run, write_config
-from textcls.checks import check_data
+from textcls.checks import check_data, render
 from textcls.data import DataError, TextClassificationData
 
 
@@ -87,3 +87,74 @@ def test_truncation_advice_is_bounded_by_the_backbone_limit(tmp_path, tiny_backb
     assert "at most 128" in _codes(below)["truncation"]["message"]
     with pytest.raises(DataError, match="at most 128"):
         check_data(_data(tmp_path, tiny_backbone, long, make_rows(3, 2), max_length=700))
+
+
+# ----------------------------------------------------------------------------- multi-label data
+
+ML_TRAIN = ["a;b"] * 4 + ["a;b;c"] * 2 + ["c"] * 3 + [""] * 2 + ["b"]  # positives a 6, b 7, c 5
+
+
+def _multi_label_data(tmp_path, backbone, train_labels, test_labels) -> TextClassificationData:
+    import pandas as pd
+
+    words = "goal match team coach score league player season win referee stadium pizza".split()
+    files = {}
+    for split, labels in (("train", train_labels), ("test", test_labels)):
+        texts = [f"{words[i % 12]} {words[(i * 5 + 1) % 12]} {split} {i}" for i in range(len(labels))]
+        files[split] = tmp_path / f"ml_{split}.csv"
+        pd.DataFrame({"text": texts, "labels": labels}).to_csv(files[split], index=False)
+    return TextClassificationData(
+        train_file=str(files["train"]),
+        test_file=str(files["test"]),
+        model_name_or_path=backbone,
+        multi_label=True,
+        label_column="labels",
+        val_fraction=0,  # the counts below are of all the training rows
+    )
+
+
+def test_multi_label_counts_cardinality_and_pairs(tmp_path, tiny_backbone):
+    data = _multi_label_data(tmp_path, tiny_backbone, ML_TRAIN, ["a", "b;c", "", "a;b"])
+    report = check_data(data, min_class_examples=6)
+    train, test = report["splits"]["train"], report["splits"]["test"]
+    assert report["multi_label"] and report["labels"] == ["a", "b", "c"]
+    assert train["rows"] == 12 and train["class_counts"] == {"a": 6, "b": 7, "c": 5}
+    assert train["class_shares"]["b"] == round(7 / 12, 4)
+    assert train["label_cardinality"] == 1.5 and train["max_labels_per_text"] == 3  # 18 labels / 12 texts
+    assert train["no_label_rows"] == 2 and test["no_label_rows"] == 1 and test["label_cardinality"] == 1.25
+    assert report["co_occurrence"] == [
+        {"labels": ["a", "b"], "texts": 6},
+        {"labels": ["a", "c"], "texts": 2},
+        {"labels": ["b", "c"], "texts": 2},
+    ]
+    codes = _codes(report)
+    assert "c (5)" in codes["small_classes"]["message"] and "a (6)" not in codes["small_classes"]["message"]
+    assert not [p for p in report["problems"] if p["level"] == "error"] and "no_label" not in codes
+    text = render(report)
+    assert "mean 1.50  max 3  no label 2" in text and "a + b: 6 texts" in text
+
+
+def test_multi_label_unseen_label_is_an_error_and_many_empty_sets_a_warning(tmp_path, tiny_backbone):
+    data = _multi_label_data(tmp_path, tiny_backbone, ML_TRAIN, ["a;d", "d", "b", "", "", "", ""])
+    codes = _codes(check_data(data))
+    unseen = codes["labels_not_in_train"]
+    assert unseen["level"] == "error" and unseen["examples"] == ["d"] and "(2 rows)" in unseen["message"]
+    assert codes["no_label"]["level"] == "warning" and "57% of test texts (4)" in codes["no_label"]["message"]
+
+
+def test_check_data_command_on_multi_label_data(tmp_path, tiny_backbone, multi_label_files):
+    import yaml
+
+    config = write_config(tmp_path, tiny_backbone, multi_label_files)
+    settings = yaml.safe_load(config.read_text())
+    settings["data"] |= {"multi_label": True, "label_column": "labels"}
+    config.write_text(yaml.safe_dump(settings))
+    out = tmp_path / "check"
+    proc = run("check-data", "--config", str(config), "--output_dir", str(out), cwd=tmp_path)
+    assert "Labels per text:" in proc.stdout and "Labels most often together in train:" in proc.stdout
+    report = json.loads((out / "data_check.json").read_text())
+    assert report["splits"]["test"]["rows"] == 40 and set(report["labels"]) == {"food", "sports", "tech"}
+    # every fifth text carries two topics: 8 of the 40 test texts
+    assert report["splits"]["test"]["label_cardinality"] == 1.2
+    assert sum(report["splits"]["test"]["class_counts"].values()) == 48
+    assert (out / "class_counts.png").stat().st_size > 1000

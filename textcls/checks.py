@@ -15,7 +15,9 @@ import pandas as pd
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_info
 
+from textcls import checks_multilabel as ml
 from textcls.data import SPLITS, DataError, TextClassificationData, label_sort_key
+from textcls.data.multilabel import names_of
 from textcls.data.split import distribution_table
 
 REPORT_FILE = "data_check.json"
@@ -28,8 +30,10 @@ class DataCheck(Callback):
 
     Reports rows, class counts and shares per split, labels only in validation/test, labels that
     differ only by case or spacing, small classes, empty and duplicate texts, texts shared between
-    splits, and token lengths; writes `data_check.json`, `split_rows.json` and `class_counts.png`
-    into the run's log folder. Errors stop `fit` with one line; the rest are warnings.
+    splits, and token lengths; for multi-label data the counts are each label's positive texts, with
+    labels per text, texts with no label and the label pairs most often together. Writes
+    `data_check.json`, `split_rows.json` and `class_counts.png` into the run's log folder. Errors
+    stop `fit` with one line; the rest are warnings.
 
     Args:
         enabled: Check the data at the start of `fit`.
@@ -92,18 +96,21 @@ def check_data(
 ) -> dict:
     """Counts, token lengths and problems of every labelled split.
 
-    Returns a dict with `labels`, `max_length`, `splits` (per split: rows, class_counts,
-    class_shares, token_lengths) and `problems` (each: level "error" or "warning", code, message,
-    examples).
+    Returns a dict with `labels`, `max_length`, `multi_label`, `splits` (per split: rows, class_counts,
+    class_shares, token_lengths; for multi-label data also label_cardinality, max_labels_per_text,
+    no_label_rows and no_label_share), `co_occurrence` (multi-label: the top label pairs of train) and
+    `problems` (each: level "error" or "warning", code, message, examples).
     """
     data.check_max_length()
     # labels only in validation/test are reported here as an error rather than raised while reading
-    frames = data.split_frames
+    frames, multi = data.split_frames, bool(data.hparams.multi_label)
     labels = _label_names(data, frames)
+    # one entry per (text, label): a multi-label text counts once for each of its labels
+    occurrences = {split: ml.label_occurrences(frame, multi) for split, frame in frames.items()}
     problems = (
-        _unseen_labels(data, frames, labels)
-        + _label_variants(frames)
-        + _small_classes(frames, labels, min_class_examples)
+        _unseen_labels(data, occurrences, labels)
+        + _label_variants(occurrences)
+        + _small_classes(occurrences, labels, min_class_examples, "positive texts" if multi else "examples")
         + _empty_texts(data, examples)
         + _duplicates(frames, examples)
         + _leakage(frames, examples)
@@ -111,17 +118,22 @@ def check_data(
     splits = {}
     for split in [s for s in SPLITS if s in frames]:
         frame = frames[split]
-        counts = frame["label"].value_counts()
+        counts = occurrences[split].value_counts()
         ordered = sorted(set(labels) | set(counts.index), key=label_sort_key)
         splits[split] = {
             "rows": len(frame),
             "class_counts": {name: int(counts.get(name, 0)) for name in ordered},
             "class_shares": {name: round(float(counts.get(name, 0)) / len(frame), 4) for name in ordered},
+            **(ml.label_set_stats(frame) if multi else {}),
             "token_lengths": _token_lengths(data, frame, length_sample),
         }
     problems += _truncation(splits, data.hparams.max_length, truncation_warning, data.token_limit)
+    report = {"labels": labels, "max_length": data.hparams.max_length, "multi_label": multi, "splits": splits}
+    if multi:
+        report["co_occurrence"] = ml.co_occurrence(frames["train"]) if "train" in frames else []
+        problems += [_problem("warning", "no_label", m) for m in ml.no_label_messages(splits)]
     problems.sort(key=lambda p: p["level"] != "error")
-    return {"labels": labels, "max_length": data.hparams.max_length, "splits": splits, "problems": problems}
+    return {**report, "problems": problems}
 
 
 def _problem(level: str, code: str, message: str, examples: list | None = None) -> dict:
@@ -132,19 +144,22 @@ def _label_names(data: TextClassificationData, frames: dict[str, pd.DataFrame]) 
     if data.hparams.labels:
         return list(data.hparams.labels)
     source = frames["train"] if "train" in frames else pd.concat(frames.values())
+    if data.hparams.multi_label:
+        return names_of(source["label"])
     return sorted(source["label"].unique().tolist(), key=label_sort_key)
 
 
-def _unseen_labels(data, frames: dict[str, pd.DataFrame], labels: list[str]) -> list[dict]:
+def _unseen_labels(data, occurrences: dict[str, pd.Series], labels: list[str]) -> list[dict]:
     out = []
     known = set(labels)
     where = "the given data.labels" if data.hparams.labels else "train"
     for split in ("validation", "test"):
-        if split not in frames:
+        if split not in occurrences:
             continue
-        unseen = sorted(set(frames[split]["label"]) - known, key=label_sort_key)
+        split_labels = occurrences[split]
+        unseen = sorted(set(split_labels) - known, key=label_sort_key)
         if unseen:
-            n = int(frames[split]["label"].isin(unseen).sum())
+            n = split_labels[split_labels.isin(unseen)].index.nunique()
             out.append(
                 _problem(
                     "error",
@@ -157,10 +172,10 @@ def _unseen_labels(data, frames: dict[str, pd.DataFrame], labels: list[str]) -> 
     return out
 
 
-def _label_variants(frames: dict[str, pd.DataFrame]) -> list[dict]:
+def _label_variants(occurrences: dict[str, pd.Series]) -> list[dict]:
     groups = defaultdict(set)
-    for frame in frames.values():
-        for label in frame["label"].unique():
+    for split_labels in occurrences.values():
+        for label in split_labels.unique():
             groups[" ".join(label.split()).casefold()].add(label)
     variants = [sorted(names) for names in groups.values() if len(names) > 1]
     if not variants:
@@ -177,10 +192,12 @@ def _label_variants(frames: dict[str, pd.DataFrame]) -> list[dict]:
     ]
 
 
-def _small_classes(frames: dict[str, pd.DataFrame], labels: list[str], minimum: int) -> list[dict]:
+def _small_classes(
+    occurrences: dict[str, pd.Series], labels: list[str], minimum: int, what: str = "examples"
+) -> list[dict]:
     out = []
-    for split, frame in frames.items():
-        counts = frame["label"].value_counts()
+    for split, split_labels in occurrences.items():
+        counts = split_labels.value_counts()
         if split == "train":
             small = [f"{n} ({int(counts.get(n, 0))})" for n in labels if int(counts.get(n, 0)) < minimum]
             if small:
@@ -188,7 +205,7 @@ def _small_classes(frames: dict[str, pd.DataFrame], labels: list[str], minimum: 
                     _problem(
                         "warning",
                         "small_classes",
-                        f"train has fewer than {minimum} examples of {len(small)} classes: {', '.join(small)}",
+                        f"train has fewer than {minimum} {what} of {len(small)} classes: {', '.join(small)}",
                         small,
                     )
                 )
@@ -331,7 +348,10 @@ def render(report: dict, table: bool = True) -> str:
     splits = report["splits"]
     if table:
         counts = {split: info["class_counts"] for split, info in splits.items()}
-        lines.append("Label distribution:\n" + distribution_table(counts))
+        rows = {split: info["rows"] for split, info in splits.items()}  # a text may carry several labels
+        lines.append("Label distribution:\n" + distribution_table(counts, rows))
+    if report.get("multi_label"):
+        lines += ml.render_lines(report)
     lines.append(f"Token lengths (max_length {report['max_length']}):")
     for split, info in splits.items():
         t = info["token_lengths"]
@@ -373,6 +393,6 @@ def plot_class_counts(report: dict):
     ax.set_yticks(y + bar * (len(splits) - 1) / 2, names, fontsize=max(6, 11 - len(names) // 10))
     ax.invert_yaxis()
     ax.set_xlabel("texts")
-    ax.set_title("Texts per class and split")
+    ax.set_title(f"Texts per {'label' if report.get('multi_label') else 'class'} and split")
     ax.legend()
     return fig

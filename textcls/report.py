@@ -1,7 +1,8 @@
 """The test report: metrics, per-class table, confusion matrix, mistakes and a readable summary.
 
 `write_report` writes the files for any classifier's test predictions (the fine-tuned model through
-the `TestReport` callback, the baselines through textcls/baseline.py), so they are comparable.
+the `TestReport` callback, the baselines through textcls/baseline.py), so they are comparable; for
+multi-label models, `write_multilabel_report` of textcls/report_multilabel.py does.
 """
 
 import json
@@ -28,6 +29,8 @@ from textcls.checkpoint import file_sha256
 from textcls.data import SPLITS
 from textcls.metrics import compute_metrics, present_labels
 from textcls.predictions import gather_in_order
+from textcls.report_markdown import markdown_head, md_table
+from textcls.report_multilabel import write_multilabel_report
 
 BASELINES_FOLDER = "baselines"
 
@@ -166,15 +169,6 @@ def biggest_confusions(matrix: np.ndarray, label_names: list[str], top: int = 5)
     return [f"{n} {label_names[i]} texts predicted as {label_names[j]}" for n, i, j in cells[:top]]
 
 
-def _md_table(frame: pd.DataFrame) -> str:
-    def cell(v) -> str:
-        return f"{v:.4f}" if isinstance(v, float) else str(v).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines)
-
-
 def summary_markdown(
     metrics: dict,
     table: pd.DataFrame,
@@ -185,26 +179,11 @@ def summary_markdown(
     comparison: list[dict] | None,
 ) -> str:
     """report.md: model, data, hyper-parameters, metrics, per-class table, confusions, mistakes."""
-    out = [f"# Test report: {info['model']}", ""]
-    if info.get("description"):
-        out += [info["description"], ""]
-    if info.get("splits"):
-        out += ["## Data", ""]
-        splits = info["splits"]
-        rows = [
-            {"label": name, **{s: counts.get(name, 0) for s, counts in splits.items()}}
-            for name in label_names
-        ]
-        rows.append({"label": "**rows**", **{s: sum(counts.values()) for s, counts in splits.items()}})
-        out += [_md_table(pd.DataFrame(rows)), ""]
-    if info.get("hyperparameters"):
-        out += ["## Hyper-parameters", ""]
-        out += [f"- {k}: {v}" for k, v in info["hyperparameters"].items()] + [""]
-    out += ["## Metrics", ""]
+    out = markdown_head(info, label_names) + ["## Metrics", ""]
     shown = {k: v for k, v in metrics.items() if k not in ("model", "checkpoint")}
     values = pd.Series(list(shown.values()), dtype=object)  # keeps counts as integers
-    out += [_md_table(pd.DataFrame({"metric": list(shown), "value": values})), ""]
-    out += ["## Per class", "", _md_table(table), ""]
+    out += [md_table(pd.DataFrame({"metric": list(shown), "value": values})), ""]
+    out += ["## Per class", "", md_table(table), ""]
     confusions = biggest_confusions(matrix, label_names)
     out += ["## Biggest confusions", ""]
     out += (
@@ -213,7 +192,7 @@ def summary_markdown(
     out += ["", "## Most confident mistakes", ""]
     if len(mistakes):
         top = mistakes.head(5)[["row", "text", "true_label", "predicted_label", "confidence"]]
-        out += [_md_table(top.assign(text=top["text"].str.slice(0, 200))), ""]
+        out += [md_table(top.assign(text=top["text"].str.slice(0, 200))), ""]
     else:
         out += ["None.", ""]
     if comparison:
@@ -223,7 +202,7 @@ def summary_markdown(
             lambda s: "" if s is None or s != s else f"{s:.1f}"
         )
         out += [
-            _md_table(frame.rename(columns={"f1_macro": "macro F1", "train_seconds": "training time (s)"}))
+            md_table(frame.rename(columns={"f1_macro": "macro F1", "train_seconds": "training time (s)"}))
         ]
         out += [""]
     return "\n".join(out)
@@ -245,8 +224,10 @@ class TestReport(Callback):
     predictions.csv, misclassified.csv and report.md, which compares with the baselines of the same
     config when `textcls baseline` has written them, and explanations.html (with .json): the most
     confident mistakes, each word shaded by its Integrated Gradients score for the wrong label. Probabilities are temperature-scaled by the
-    checkpoint's temperature. The time `fit` took up to each checkpoint is stored in the checkpoint
-    as `train_seconds`.
+    checkpoint's temperature. For a multi-label model: metrics.json (at the model's thresholds and at
+    0.5), per_label.csv, predictions.csv, misclassified.csv (missing and extra labels), label_f1.png
+    (also in TensorBoard) and report.md (see textcls/report_multilabel.py). The time `fit` took up to
+    each checkpoint is stored in the checkpoint as `train_seconds`.
 
     Args:
         enabled: Write the report after `test`.
@@ -315,24 +296,33 @@ class TestReport(Callback):
             return
         data = trainer.datamodule
         test = data.frames["test"].iloc[rows].reset_index(drop=True)
-        probs = calibrated_probs(logits, pl_module.temperature).numpy()
-        calibration = {
-            "raw_probs": calibrated_probs(logits).numpy(),
-            "calibration": getattr(pl_module, "calibration", None) or Calibration(),
-            "target": self.target_precision,
-        }
         folder = Path(log_dir or ".")
         root = Path(getattr(trainer.logger, "root_dir", None) or folder.parent)
         baselines = load_baseline_metrics(root)
         info = self._info(trainer, pl_module, data)
-        metrics, figures = write_report(
-            folder, test, probs, pl_module.label_names, info, baselines, calibration
-        )
+        multi_label = bool(pl_module.hparams.get("multi_label"))
+        if multi_label:  # no calibration, confusion matrix or explanations: those are single-label
+            probs = pl_module.probabilities(logits).numpy()
+            names, thresholds, sep = pl_module.label_names, pl_module.thresholds, data.hparams.label_separator
+            metrics, figures = write_multilabel_report(
+                folder, test, probs, names, thresholds, info, baselines, sep
+            )
+        else:
+            probs = calibrated_probs(logits, pl_module.temperature).numpy()
+            calibration = {
+                "raw_probs": calibrated_probs(logits).numpy(),
+                "calibration": getattr(pl_module, "calibration", None) or Calibration(),
+                "target": self.target_precision,
+            }
+            metrics, figures = write_report(
+                folder, test, probs, pl_module.label_names, info, baselines, calibration
+            )
         self._log_to_tensorboard(trainer, pl_module, data, metrics, figures)
-        if self.explain_mistakes > 0:
+        if self.explain_mistakes > 0 and not multi_label:
             self._explain(folder, test, probs, pl_module, data)
         rank_zero_info(
-            f"Test report written to {folder} (report.md, metrics.json, confusion_matrix.png, ...)"
+            f"Test report written to {folder} (report.md, metrics.json, "
+            f"{'label_f1' if multi_label else 'confusion_matrix'}.png, ...)"
         )
 
     def _explain(self, folder: Path, test: pd.DataFrame, probs: np.ndarray, pl_module, data) -> None:
@@ -360,6 +350,7 @@ class TestReport(Callback):
             "warmup_ratio": hp_model.warmup_ratio,
             "class_weights": hp_model.class_weights,
             "label_smoothing": hp_model.label_smoothing,
+            **{k: hp_model[k] for k in ("threshold", "tune_thresholds") if hp_model.get("multi_label")},
             "batch_size": hp_data.batch_size,
             "max_length": hp_data.max_length,
             "train_sample": hp_data.train_sample,
@@ -378,6 +369,7 @@ class TestReport(Callback):
             f"evaluated on {len(data.frames['test'])} test texts.",
             "hyperparameters": hyper,
             "splits": splits,
+            "split_rows": {s: len(data.frames[s]) for s in splits},
             "train_seconds": self.train_seconds,
             "checkpoint": self.checkpoint,
         }

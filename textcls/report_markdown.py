@@ -1,0 +1,38 @@
+"""The parts of report.md that single-label and multi-label test reports share: tables, and the head
+(model, data, hyper-parameters)."""
+
+import pandas as pd
+
+
+def md_table(frame: pd.DataFrame) -> str:
+    """A markdown table of `frame`; floats with 4 decimals, `|` and newlines escaped in cells."""
+
+    def cell(v) -> str:
+        return f"{v:.4f}" if isinstance(v, float) else str(v).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def markdown_head(info: dict, label_names: list[str]) -> list[str]:
+    """The title, description, texts per label and split (`info["splits"]`; the rows of each split
+    from `info["split_rows"]` when a text can carry several labels, else the counts' sum) and the
+    hyper-parameters, as report.md lines."""
+    out = [f"# Test report: {info['model']}", ""]
+    if info.get("description"):
+        out += [info["description"], ""]
+    if info.get("splits"):
+        out += ["## Data", ""]
+        splits, rows_of = info["splits"], info.get("split_rows") or {}
+        rows = [
+            {"label": name, **{s: counts.get(name, 0) for s, counts in splits.items()}}
+            for name in label_names
+        ]
+        totals = {s: rows_of.get(s, sum(counts.values())) for s, counts in splits.items()}
+        rows.append({"label": "**rows**", **totals})
+        out += [md_table(pd.DataFrame(rows)), ""]
+    if info.get("hyperparameters"):
+        out += ["## Hyper-parameters", ""]
+        out += [f"- {k}: {v}" for k, v in info["hyperparameters"].items()] + [""]
+    return out
