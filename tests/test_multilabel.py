@@ -182,7 +182,7 @@ def multi_label_config(tmp_path, backbone, files, **model) -> str:
 
 def test_fit_stores_tuned_thresholds_and_predict_applies_them(tmp_path, tiny_backbone, multi_label_files):
     config = multi_label_config(tmp_path, tiny_backbone, multi_label_files)
-    run("fit", "--config", config, "--data_check.enabled", "false", cwd=tmp_path)
+    run("fit", "--config", config, cwd=tmp_path)
     best = tmp_path / "logs" / "ml" / "version_0" / "checkpoints" / "best.ckpt"
     ckpt = torch.load(best, weights_only=True)
     assert ckpt["hyper_parameters"]["multi_label"] is True
@@ -245,3 +245,19 @@ def test_fixed_threshold_when_tuning_is_off(tmp_path, tiny_backbone, multi_label
     run("fit", "--config", config, "--data_check.enabled", "false", "--trainer.max_epochs", "1", cwd=tmp_path)
     ckpt = torch.load(tmp_path / "logs" / "ml" / "version_0" / "checkpoints" / "best.ckpt", weights_only=True)
     assert ckpt["thresholds"]["values"] == [0.3] * 3 and not any(ckpt["thresholds"]["tuned"])
+
+
+def test_best_checkpoint_is_scored_at_its_own_thresholds(tmp_path, tiny_backbone, multi_label_files):
+    """Fit scores each validation at the thresholds tuned there (scikit-learn); `validate` scores the
+    saved checkpoint with its stored thresholds (torchmetrics): the same number."""
+    config = multi_label_config(tmp_path, tiny_backbone, multi_label_files)
+    run("fit", "--config", config, "--data_check.enabled", "false", "--trainer.max_epochs", "3", cwd=tmp_path)
+    best = tmp_path / "logs" / "ml" / "version_0" / "checkpoints" / "best.ckpt"
+    ckpt = torch.load(best, weights_only=True)
+    score = next(
+        v["best_model_score"] for k, v in ckpt["callbacks"].items() if k.startswith("ModelCheckpoint")
+    )
+    assert score > 0  # at a fixed 0.5 this tiny model scores 0 (its probabilities stay below 0.5)
+    validate = run("validate", "--config", config, "--ckpt_path", str(best), cwd=tmp_path)
+    logged = float(validate.stdout.split("val/f1_macro")[1].split()[1])
+    assert logged == pytest.approx(float(score), abs=1e-4)

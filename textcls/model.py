@@ -190,15 +190,10 @@ class TextClassifier(L.LightningModule):
         return calibrated_probs(logits, self.temperature)
 
     def _metric_inputs(self, logits: torch.Tensor) -> torch.Tensor:
-        """What the metrics are updated with: logits, or the 0/1 decisions of a multi-label model.
-
-        While fitting, multi-label decisions use the global `threshold`: validation must not depend on
-        thresholds tuned at the previous validation, or checkpoint selection would chase them.
-        """
+        """What the metrics are updated with: logits, or the 0/1 decisions of a multi-label model at
+        its thresholds."""
         if not self.hparams.multi_label:
             return logits
-        if self._trainer is not None and self.trainer.state.fn == "fit":
-            return (torch.sigmoid(logits.float()) >= self.hparams.threshold).int()
         return decide(torch.sigmoid(logits.float()), self.thresholds).int()
 
     def _shared_step(
@@ -206,10 +201,13 @@ class TextClassifier(L.LightningModule):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self(batch["input_ids"], batch["attention_mask"])
         loss = self.loss(logits, batch["labels"])
-        labels = batch["labels"].int() if self.hparams.multi_label else batch["labels"]
-        metrics.update(self._metric_inputs(logits.detach()), labels)
         on_step = stage == "train"
         batch_size = len(batch["labels"])
+        # a multi-label validation of `fit` is scored at its end, at the thresholds tuned there
+        if not (stage == "val" and self.hparams.multi_label and self._fitting()):
+            labels = batch["labels"].int() if self.hparams.multi_label else batch["labels"]
+            metrics.update(self._metric_inputs(logits.detach()), labels)
+            self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=batch_size)
         # the epoch's mean over all ranks under DDP (the metric objects synchronise themselves);
         # not for training, where it would cost a collective at every step
         self.log(
@@ -221,7 +219,6 @@ class TextClassifier(L.LightningModule):
             batch_size=batch_size,
             sync_dist=not on_step,
         )
-        self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=batch_size)
         return loss, logits
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
@@ -255,14 +252,23 @@ class TextClassifier(L.LightningModule):
         self.log("val/temperature", temperature, rank_zero_only=True)
 
     def _tune_thresholds(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
-        probs, hp = torch.sigmoid(logits).numpy(), self.hparams
-        tuned = tune_thresholds(probs, labels.numpy(), hp.threshold)
+        """Tune the thresholds on this validation and log its scores at them (`val/f1_macro`, ...).
+
+        Scored at the thresholds the checkpoint will carry, so "best" is the epoch that is best once
+        tuned; at the global threshold instead, a model whose probabilities have not yet climbed
+        past 0.5 would score 0 and every epoch would tie. The tuned scores are optimistic (tuned and
+        measured on the same rows), alike for every epoch; `val/f1_macro_at_threshold` is the
+        untuned score. Every rank holds all rows here, so each logs the same values.
+        """
+        probs, labels, hp = torch.sigmoid(logits).numpy(), labels.numpy(), self.hparams
+        tuned = tune_thresholds(probs, labels, hp.threshold)
         if not hp.tune_thresholds:  # the global threshold, with the validation positives on record
             tuned = Thresholds.constant(hp.threshold, probs.shape[1], tuned.positives)
         self.thresholds = tuned
-        # optimistic (tuned and measured on the same rows), but shows what tuning buys
-        scores = compute_multilabel_scores(labels.numpy(), decide(probs, tuned).numpy())
-        self.log("val/f1_macro_tuned", scores["f1_macro"], rank_zero_only=True)
+        scores = compute_multilabel_scores(labels, decide(probs, tuned).numpy())
+        self.log_dict({f"val/{k}": v for k, v in scores.items() if k != "rows"})
+        fixed = compute_multilabel_scores(labels, probs >= hp.threshold)
+        self.log("val/f1_macro_at_threshold", fixed["f1_macro"])
 
     def test_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
         loss, logits = self._shared_step(batch, "test", self.test_metrics)
