@@ -9,7 +9,9 @@ import pytest
 from textcls.app import (
     default_column,
     file_probs,
+    given_labels,
     history_entry,
+    label_table,
     read_upload,
     stored_target,
     uncertain_threshold,
@@ -178,3 +180,79 @@ def test_app_page_runs_without_a_browser(tiny_backbone):
         assert view.proto.body.count('class="textcls-word"') == 4
     app.sidebar.slider[0].set_value(1.0).run()  # a widget change keeps the result, now UNCERTAIN
     assert app.subheader[0].value == "Label: UNCERTAIN"
+
+
+# ----------------------------------------------------------------------------- multi-label
+
+THRESHOLDS = [0.3, 0.5, 0.7]
+
+
+@pytest.fixture(scope="module")
+def multi_label_folder(tiny_backbone, tmp_path_factory):
+    """An exported multi-label folder (what `textcls export` writes) with its own thresholds."""
+    import json
+
+    from textcls.thresholds import Thresholds
+
+    folder = tmp_path_factory.mktemp("ml_app") / "model"
+    model = load_classifier(tiny_backbone, LABELS)
+    model.config.problem_type = "multi_label_classification"
+    model.save_pretrained(folder)
+    load_tokenizer(tiny_backbone).save_pretrained(folder)
+    state = Thresholds(THRESHOLDS, [True, True, False], [9, 8, 2]).to_dict()
+    (folder / "thresholds.json").write_text(json.dumps(state))
+    return folder
+
+
+def test_multi_label_results_label_table_and_history(multi_label_folder):
+    import torch
+
+    from textcls.inference import load_predictor
+
+    predictor = load_predictor(multi_label_folder)
+    assert predictor.multi_label and predictor.thresholds.values == THRESHOLDS
+    texts = ["pizza recipe bake", "goal team", "laptop code server"]
+    probs = predictor.predict_probs(texts)
+    logits = predictor.model(**predictor.encode(texts)).logits.detach()
+    np.testing.assert_allclose(probs, torch.sigmoid(logits).numpy(), atol=1e-6)
+    # file predictions: the same sigmoid probabilities, and the multi-label table
+    np.testing.assert_allclose(file_probs({}, predictor, b"x", "text", texts), probs, atol=1e-6)
+    table = predictor.results(texts, probs)
+    assert list(table.columns[:2]) == ["text", "labels"]
+    expected = [
+        ";".join(n for n, p, t in zip(LABELS, row, THRESHOLDS, strict=True) if p >= t) for row in probs
+    ]
+    assert table["labels"].tolist() == expected
+
+    view = label_table(predictor, np.array([0.35, 0.45, 0.9], dtype=np.float32))
+    assert view["label"].tolist() == LABELS and view["threshold"].tolist() == THRESHOLDS
+    assert view["given"].tolist() == [True, False, True]
+    assert view["probability"].tolist() == pytest.approx([0.35, 0.45, 0.9])
+    assert given_labels(view) == "Labels: food, tech"
+    nothing = np.array([0.1, 0.2, 0.6], dtype=np.float32)  # tech is the closest, but below 0.7
+    assert given_labels(label_table(predictor, nothing)).startswith("Labels: none")
+    assert given_labels(label_table(predictor, nothing, at_least_one=True)) == "Labels: tech"
+
+    row = predictor.results(["goal team"], np.array([[0.1, 0.9, 0.8]]), at_least_one=True).iloc[0]
+    assert history_entry("goal team", row) == {"text": "goal team", "labels": "sports;tech"}
+
+
+def test_multi_label_app_page_runs_without_a_browser(multi_label_folder):
+    testing = pytest.importorskip("streamlit.testing.v1", reason="streamlit is not installed (the app extra)")
+    app = testing.AppTest.from_function(_app, args=(str(multi_label_folder),), default_timeout=60)
+    app.run()
+    assert not app.exception
+    assert not app.sidebar.slider  # no single-label "uncertain" cut-off for a multi-label model
+    app.text_area[0].input("pizza recipe bake sauce").run()
+    app.button[0].click().run()
+    assert not app.exception
+    assert app.subheader[0].value.startswith("Labels: ")
+    table = app.dataframe[0].value
+    assert table["label"].tolist() == LABELS and table["threshold"].tolist() == THRESHOLDS
+    given = table.loc[table["given"], "label"].tolist()
+    history = app.dataframe[1].value
+    assert history["labels"].tolist() == [";".join(given)]
+    assert not app.expander  # no "why" view for multi-label models; a caption says so
+    assert any("single-label models" in c.value for c in app.caption)
+    app.sidebar.checkbox[0].check().run()  # at least one label: never an empty set
+    assert not app.exception and not app.subheader[0].value.startswith("Labels: none")

@@ -94,3 +94,61 @@ def test_baseline_command_options_and_unknown_label_error(tiny_backbone, tmp_pat
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "names labels the data does not have: sport" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_multi_label_baselines_tune_thresholds_on_validation(
+    tiny_backbone, tmp_path, multi_label_files, capsys
+):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+
+    from textcls.baseline import vectorizer
+    from textcls.data.multilabel import multi_hot
+    from textcls.metrics import compute_multilabel_scores
+    from textcls.thresholds import Thresholds, decide, tune_thresholds
+
+    data = TextClassificationData(
+        train_file=str(multi_label_files["train"]),
+        test_file=str(multi_label_files["test"]),
+        model_name_or_path=tiny_backbone,
+        cache_dir=str(tmp_path / "cache"),
+        multi_label=True,
+        label_column="labels",
+    )
+    methods = ["tfidf_logreg", "frozen_encoder", "zero_shot"]
+    results = run_baselines(data, tmp_path / "baselines", Baselines(methods=methods))
+    assert set(results) == {"tfidf_logreg", "frozen_encoder"}  # zero-shot picks one label: skipped
+    assert "zero_shot: skipped" in capsys.readouterr().out
+    labels, frames = data.label_names, data.frames
+    y = {s: multi_hot(frames[s]["label"].tolist(), labels) for s in frames}
+    for key, metrics in results.items():
+        folder = tmp_path / "baselines" / key
+        assert json.loads((folder / "metrics.json").read_text()) == metrics
+        predictions = pd.read_csv(folder / "predictions.csv", keep_default_na=False)
+        assert predictions["row"].tolist() == frames["test"]["row"].tolist()
+        probs = predictions[[f"prob_{n}" for n in labels]].to_numpy()
+        thresholds = Thresholds([metrics["thresholds"][n] for n in labels])
+        # the scores are those of these probabilities at the tuned thresholds, and at 0.5
+        tuned = compute_multilabel_scores(y["test"], decide(probs, thresholds).numpy())
+        fixed = compute_multilabel_scores(y["test"], probs >= 0.5)
+        assert metrics["f1_macro"] == pytest.approx(tuned["f1_macro"])
+        assert metrics["f1_micro"] == pytest.approx(tuned["f1_micro"])
+        assert metrics["at_threshold_0.5"]["f1_macro"] == pytest.approx(fixed["f1_macro"])
+        assert metrics["rows"] == len(frames["test"]) == 40
+    # the TF-IDF baseline again, by hand: the same rows, C and thresholds tuned on validation
+    metrics = results["tfidf_logreg"]
+    tfidf = vectorizer()
+    x_train = tfidf.fit_transform(frames["train"]["text"])
+    report = (tmp_path / "baselines" / "tfidf_logreg" / "report.md").read_text()
+    c = float(report.split("- C: ")[1].split()[0])
+    clf = OneVsRestClassifier(LogisticRegression(C=c, max_iter=3000, random_state=data.hparams.seed))
+    clf.fit(x_train, y["train"])
+    expected = tune_thresholds(
+        clf.predict_proba(tfidf.transform(frames["validation"]["text"])), y["validation"], 0.5
+    )
+    assert list(metrics["thresholds"].values()) == pytest.approx(expected.values)
+    test_probs = clf.predict_proba(tfidf.transform(frames["test"]["text"]))
+    predictions = pd.read_csv(tmp_path / "baselines" / "tfidf_logreg" / "predictions.csv")
+    np.testing.assert_allclose(predictions[[f"prob_{n}" for n in labels]].to_numpy(), test_probs, atol=1e-6)
+    # topic words give the labels away: one-vs-rest TF-IDF finds them
+    assert metrics["f1_macro"] > 0.7

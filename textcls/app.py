@@ -1,6 +1,7 @@
 """The web app: `textcls app --model <exported folder or checkpoint> [--port N]` (the app extra).
 
 Classify typed text or an uploaded CSV/JSONL file, keep the session's history, show the model's facts.
+A multi-label model shows each label's probability against its threshold and the labels given.
 The logic is in plain functions (tested without Streamlit); `page` only lays out the widgets.
 """
 
@@ -113,8 +114,32 @@ def uncertain_threshold(predictor, target_precision: float, uncertain_below: flo
 
 
 def history_entry(text: str, row: pd.Series) -> dict:
-    """One line of the session's history: the text, its label (after the threshold) and confidence."""
+    """One line of the session's history: the text, its label (after the threshold) and confidence;
+    for a multi-label model, the text and the labels it was given."""
+    if "labels" in row:
+        return {"text": text, "labels": row["labels"]}
     return {"text": text, "label": row["label"], "confidence": float(row["confidence"])}
+
+
+def label_table(predictor, probs: np.ndarray, at_least_one: bool = False) -> pd.DataFrame:
+    """A multi-label prediction of one text, label by label: its probability, its threshold and
+    whether it is given (`probs`: that text's probabilities, one per label)."""
+    row = predictor.results([""], np.asarray(probs)[None], at_least_one=at_least_one).iloc[0]
+    names = predictor.label_names
+    return pd.DataFrame(
+        {
+            "label": names,
+            "probability": [float(row[f"prob_{n}"]) for n in names],
+            "threshold": [float(t) for t in predictor.thresholds.values],
+            "given": [bool(row[f"pred_{n}"]) for n in names],
+        }
+    )
+
+
+def given_labels(table: pd.DataFrame) -> str:
+    """The headline of a multi-label prediction: the labels given, or that there are none."""
+    given = table.loc[table["given"], "label"].tolist()
+    return f"Labels: {', '.join(given)}" if given else "Labels: none (no label reaches its threshold)"
 
 
 def why_html(cache: dict, predictor, text: str) -> str:
@@ -154,20 +179,34 @@ def page(model_path: str) -> None:
 
     predictor = get_predictor(model_path)
     st.title("Text classifier")
-    manual = st.sidebar.slider("Uncertain below confidence", 0.0, 1.0, DEFAULT_UNCERTAIN_BELOW, 0.05)
-    target = st.sidebar.number_input(
-        "Target precision (0 = off; used when the slider is 0)", 0.0, 1.0, stored_target(predictor), 0.01
-    )
-    threshold, why = uncertain_threshold(predictor, target, manual)
-    st.sidebar.caption(f"Probabilities are calibrated (temperature {predictor.temperature:.3f}). {why}.")
+    threshold, at_least_one = 0.0, False
+    if predictor.multi_label:
+        at_least_one = st.sidebar.checkbox("At least one label (the top-scoring one when none passes)")
+        st.sidebar.caption(
+            "Multi-label: each label has its own probability (sigmoid) and is given when it reaches that "
+            "label's threshold (tuned on the validation split)."
+        )
+    else:
+        manual = st.sidebar.slider("Uncertain below confidence", 0.0, 1.0, DEFAULT_UNCERTAIN_BELOW, 0.05)
+        target = st.sidebar.number_input(
+            "Target precision (0 = off; used when the slider is 0)", 0.0, 1.0, stored_target(predictor), 0.01
+        )
+        threshold, why = uncertain_threshold(predictor, target, manual)
+        st.sidebar.caption(f"Probabilities are calibrated (temperature {predictor.temperature:.3f}). {why}.")
     history = st.session_state.setdefault("history", [])
 
     text = st.text_area("Text to classify")
     if st.button("Classify") and text.strip():
         st.session_state["last"] = predictor.predict_probs([text])
-        row = predictor.results([text], st.session_state["last"], uncertain_below=threshold).iloc[0]
+        last = st.session_state["last"]
+        row = predictor.results([text], last, uncertain_below=threshold, at_least_one=at_least_one).iloc[0]
         history.append(history_entry(text, row))
-    if "last" in st.session_state and text.strip():  # stays shown while the rest of the page is used
+    if "last" in st.session_state and text.strip() and predictor.multi_label:
+        table = label_table(predictor, st.session_state["last"][0], at_least_one)
+        st.subheader(given_labels(table))
+        st.dataframe(table, hide_index=True)
+        st.caption('"Why this label?" explanations are for single-label models.')
+    elif "last" in st.session_state and text.strip():  # stays shown while the rest of the page is used
         probs = st.session_state["last"]
         row = predictor.results([text], probs, uncertain_below=threshold).iloc[0]
         if row["label"] == "UNCERTAIN":
@@ -198,7 +237,7 @@ def page(model_path: str) -> None:
                 cache, predictor, upload.getvalue(), column, texts, lambda done: bar.progress(done)
             )
             bar.empty()
-            results = predictor.results(texts, probs, uncertain_below=threshold)
+            results = predictor.results(texts, probs, uncertain_below=threshold, at_least_one=at_least_one)
             st.dataframe(results)
             st.download_button("Download results (CSV)", results.to_csv(index=False), "predictions.csv")
 
@@ -213,7 +252,10 @@ def page(model_path: str) -> None:
     st.write("Labels:", ", ".join(predictor.label_names))
     st.write("Backbone:", predictor.hparams.get("model", {}).get("model_name_or_path", str(predictor.source)))
     st.write("Max length:", predictor.max_length)
-    st.write("Temperature:", predictor.temperature)
+    if predictor.multi_label:
+        st.write("Thresholds:", dict(zip(predictor.label_names, predictor.thresholds.values, strict=True)))
+    else:
+        st.write("Temperature:", predictor.temperature)
     if predictor.metrics:
         st.subheader("Test metrics")
         st.json(predictor.metrics)

@@ -9,7 +9,9 @@
 
 They read the data through TextClassificationData (same files, cleaning, split, sample and seed as
 `fit`); the trained ones pick their one hyper-parameter on the validation split; all are evaluated on
-the test split, with the same report files as `test` (textcls/report.py).
+the test split, with the same report files as `test` (textcls/report.py). For multi-label data the
+trained ones become one-vs-rest classifiers with per-label thresholds tuned on validation
+(textcls/baseline_multilabel.py); the zero-shot ones are skipped.
 """
 
 import json
@@ -22,11 +24,14 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import MultinomialNB
 
+from textcls.baseline_multilabel import SINGLE_LABEL_ONLY, select_multi_label
 from textcls.checks import ROWS_FILE
 from textcls.data import SPLITS, DataError, TextClassificationData
+from textcls.data.multilabel import multi_hot
 from textcls.embeddings import SentenceEncoder
 from textcls.metrics import f1_macro
 from textcls.report import write_report
+from textcls.report_multilabel import FIXED_THRESHOLD, write_multilabel_report
 
 # name -> (title, the classifier for one value of its hyper-parameter, that parameter, values tried)
 CLASSIFIERS: dict[str, tuple[str, Callable, str, tuple]] = {
@@ -114,28 +119,51 @@ def run_baselines(
         raise DataError(f"baselines need train, validation and test data; missing: {', '.join(missing)}")
     labels = data.label_names
     descriptions = options.descriptions(labels)  # refuses unknown labels before any work
-    index = {name: i for i, name in enumerate(labels)}
-    y = {split: frames[split]["label"].map(index).to_numpy() for split in frames}
+    multi_label = bool(data.hparams.multi_label)
+    if multi_label:
+        y = {split: multi_hot(frames[split]["label"].tolist(), labels).astype(int) for split in frames}
+        for key in (m for m in options.methods if m in SINGLE_LABEL_ONLY):
+            print(f"{key}: skipped, it gives one label per text and this data is multi-label")
+    else:
+        index = {name: i for i, name in enumerate(labels)}
+        y = {split: frames[split]["label"].map(index).to_numpy() for split in frames}
     folder.mkdir(parents=True, exist_ok=True)
     (folder / ROWS_FILE).write_text(json.dumps({s: f["row"].tolist() for s, f in frames.items()}))
     common = {
         "splits": {s: dict(zip(labels, data.class_counts(s), strict=True)) for s in SPLITS if s in frames},
+        "split_rows": {s: len(frames[s]) for s in SPLITS if s in frames},
         "hyperparameters": {"seed": data.hparams.seed, "train_sample": data.hparams.train_sample},
     }
     results = {}
 
-    def report(key: str, probs: np.ndarray, info: dict) -> None:
+    def report(key: str, probs: np.ndarray, info: dict, thresholds=None) -> None:
         info = {
             **common,
             **info,
             "hyperparameters": {**common["hyperparameters"], **info.pop("settings", {})},
         }
-        metrics, _ = write_report(folder / key, frames["test"], probs, labels, info)
+        if multi_label:
+            separator = data.hparams.label_separator
+            args = (frames["test"], probs, labels, thresholds, info, None, separator)
+            metrics, _ = write_multilabel_report(folder / key, *args)
+            fixed = metrics[f"at_threshold_{FIXED_THRESHOLD}"]["f1_macro"]
+            scores = (
+                f"macro F1 {metrics['f1_macro']:.4f} at thresholds tuned on validation ({fixed:.4f} at "
+                f"{FIXED_THRESHOLD}), micro F1 {metrics['f1_micro']:.4f}"
+            )
+        else:
+            metrics, _ = write_report(folder / key, frames["test"], probs, labels, info)
+            scores = f"accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['f1_macro']:.4f}"
         results[key] = metrics
-        print(
-            f"{info['model']}: test accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['f1_macro']:.4f} "
-            f"({info['train_seconds']:.1f} s); report in {folder / key}"
-        )
+        print(f"{info['model']}: test {scores} ({info['train_seconds']:.1f} s); report in {folder / key}")
+
+    def select(key: str, x: dict, features: str, start: float) -> tuple:
+        """The trained baseline `key` on features `x`: (probs, info) or, multi-label, (probs, info, thresholds)."""
+        seed = data.hparams.seed
+        if multi_label:
+            probs, thresholds, info = select_multi_label(CLASSIFIERS[key], x, y, seed, features, start)
+            return probs, info, thresholds
+        return _select_on_validation(key, x, y, len(labels), seed, features, start)
 
     texts = {split: frame["text"].tolist() for split, frame in frames.items()}
     for key in ("tfidf_logreg", "tfidf_nb"):
@@ -145,8 +173,9 @@ def run_baselines(
             x = {"train": tfidf.fit_transform(texts["train"])}
             x.update({s: tfidf.transform(texts[s]) for s in ("validation", "test")})
             features = f"Word 1-2 gram TF-IDF (sublinear tf, {len(tfidf.vocabulary_)} features)"
-            report(key, *_select_on_validation(key, x, y, len(labels), data.hparams.seed, features, start))
-    if {"frozen_encoder", "zero_shot"} & set(options.methods):
+            report(key, *select(key, x, features, start))
+    zero_shot = "zero_shot" in options.methods and not multi_label
+    if "frozen_encoder" in options.methods or zero_shot:
         encoder = SentenceEncoder(
             data.hparams.model_name_or_path,
             data.hparams.max_length,
@@ -157,7 +186,7 @@ def run_baselines(
         start = time.perf_counter()
         test_embeddings = encoder.encode(texts["test"])  # once, for both
         test_seconds = time.perf_counter() - start
-        if "zero_shot" in options.methods:
+        if zero_shot:
             report("zero_shot", *_zero_shot(encoder, test_embeddings, test_seconds, descriptions, backbone))
         if "frozen_encoder" in options.methods:
             start = time.perf_counter() - test_seconds
@@ -166,13 +195,8 @@ def run_baselines(
             features = (
                 f"Mean-pooled {backbone} embeddings ({x['train'].shape[1]} dimensions, encoder not trained)"
             )
-            report(
-                "frozen_encoder",
-                *_select_on_validation(
-                    "frozen_encoder", x, y, len(labels), data.hparams.seed, features, start
-                ),
-            )
-    if "zero_shot_nli" in options.methods and options.nli_model:
+            report("frozen_encoder", *select("frozen_encoder", x, features, start))
+    if "zero_shot_nli" in options.methods and options.nli_model and not multi_label:
         report("zero_shot_nli", *_zero_shot_nli(options.nli_model, texts["test"], descriptions))
     return results
 

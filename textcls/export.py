@@ -1,7 +1,10 @@
 """`textcls export`: a checkpoint in, a standard Hugging Face model folder out (optionally ONNX too).
 
 The folder loads with `transformers.pipeline("text-classification", model=folder)`, with
-`textcls predict --ckpt_path folder`, and in the web app.
+`textcls predict --ckpt_path folder`, and in the web app. A multi-label model's config says
+`problem_type: multi_label_classification`, so `pipeline` applies a sigmoid per label, as textcls
+does; its per-label thresholds travel in thresholds.json (it has no temperature: calibration.json is
+single-label only).
 """
 
 import json
@@ -14,15 +17,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from textcls.calibration import calibrated_probs
 from textcls.checkpoint import (
     CALIBRATION_FILE,
     CONFUSION_MATRIX_FILE,
+    THRESHOLDS_FILE,
     file_sha256,
     is_exported_folder,
     measured_checkpoint,
 )
 from textcls.inference import Predictor, load_predictor
+from textcls.thresholds import decide
 
 ONNX_FILE = "model.onnx"
 MIN_ONNX_AGREEMENT = 0.995
@@ -61,6 +65,11 @@ def export(
         raise ExportError(f"'{ckpt_path}' is already an exported folder: pass a checkpoint file")
     predictor = load_predictor(ckpt_path)
     if target_precision is not None:
+        if predictor.multi_label:
+            raise ExportError(
+                "--target_precision is for single-label models: a multi-label model decides each label by "
+                f"its threshold ({THRESHOLDS_FILE})"
+            )
         if predictor.calibration is None:
             raise ExportError(f"'{ckpt_path}' stores no validation confidences to choose a cut-off from")
         predictor.calibration.target_precision = target_precision
@@ -88,7 +97,11 @@ def export(
             export_onnx(predictor, tmp / ONNX_FILE)
             if check_texts:
                 agreement = onnx_agreement(predictor, tmp / ONNX_FILE, check_texts)
-                print(f"ONNX Runtime agrees with PyTorch on {agreement:.2%} of {len(check_texts)} texts")
+                what = "label sets" if predictor.multi_label else "labels"
+                print(
+                    f"ONNX Runtime agrees with PyTorch on the {what} of {agreement:.2%} of "
+                    f"{len(check_texts)} texts"
+                )
                 if agreement < MIN_ONNX_AGREEMENT:
                     raise ExportError(f"ONNX agreement {agreement:.2%} is below {MIN_ONNX_AGREEMENT:.1%}")
         if target.exists():
@@ -100,7 +113,8 @@ def export(
 
 
 def write_folder(predictor: Predictor, folder: Path) -> None:
-    """Weights (safetensors), config with id2label/label2id, tokenizer, report files and model card."""
+    """Weights (safetensors), config with id2label/label2id (and the problem type), tokenizer, the
+    calibration (single-label) or thresholds (multi-label), report files and model card."""
     predictor.model.save_pretrained(folder, safe_serialization=True)
     # the exported tokenizer truncates where training did (with `truncation=True`)
     predictor.tokenizer.model_max_length = predictor.max_length
@@ -111,6 +125,9 @@ def write_folder(predictor: Predictor, folder: Path) -> None:
     if predictor.calibration is not None:
         state = predictor.calibration.to_dict(tensors=False)
         (folder / CALIBRATION_FILE).write_text(json.dumps(state), encoding="utf-8")
+    if predictor.thresholds is not None:
+        state = predictor.thresholds.to_dict()
+        (folder / THRESHOLDS_FILE).write_text(json.dumps(state, indent=2), encoding="utf-8")
     for path in (predictor.metrics_path, predictor.confusion_matrix_path):
         if path is not None:
             shutil.copyfile(path, folder / path.name)
@@ -130,28 +147,22 @@ def model_card(predictor: Predictor) -> str:
         "",
         "# Text classifier",
         "",
-        f"Fine-tuned from `{backbone}` with textcls to classify text into "
-        f"{len(predictor.label_names)} classes: {', '.join(f'`{n}`' for n in predictor.label_names)}.",
-        "",
-        "## Use",
-        "",
-        "```python",
-        "from transformers import pipeline",
-        'classify = pipeline("text-classification", model="path/to/this/folder")',
-        'classify(["some text"], top_k=None, truncation=True)  # all class probabilities',
-        "```",
-        "",
+        *_use_lines(predictor, backbone),
         f"Texts were truncated to {predictor.max_length} tokens in training; pass `truncation=True` "
         "to do the same. Or: `textcls predict --ckpt_path path/to/this/folder --data.predict_file texts.csv`.",
         "",
         *_confidence_lines(predictor),
+        *_threshold_lines(predictor),
         "## Data",
         "",
     ]
     for key in ("train_file", "val_file", "test_file", "dataset_name", "dataset_config_name"):
         if data_hp.get(key):
             lines.append(f"- {key}: `{data_hp[key]}`")
-    for key in ("val_fraction", "test_fraction", "train_sample", "text_column", "label_column", "seed"):
+    keys = ["val_fraction", "test_fraction", "train_sample", "text_column", "label_column", "seed"]
+    if predictor.multi_label:
+        keys[-1:-1] = ["multi_label", "label_columns", "label_separator"]
+    for key in keys:
         if key in data_hp and data_hp[key] is not None:
             lines.append(f"- {key}: {data_hp[key]}")
     lines += ["", "## Test metrics", ""]
@@ -173,6 +184,64 @@ def model_card(predictor: Predictor) -> str:
             lines.append(f"- checkpoint {key}: {predictor.hparams[key]}")
     lines += ["", "Exported with `textcls export` from `" + str(predictor.source) + "`.", ""]
     return "\n".join(lines)
+
+
+def _use_lines(predictor: Predictor, backbone: str) -> list[str]:
+    names = ", ".join(f"`{n}`" for n in predictor.label_names)
+    if not predictor.multi_label:
+        return [
+            f"Fine-tuned from `{backbone}` with textcls to classify text into "
+            f"{len(predictor.label_names)} classes: {names}.",
+            "",
+            "## Use",
+            "",
+            "```python",
+            "from transformers import pipeline",
+            'classify = pipeline("text-classification", model="path/to/this/folder")',
+            'classify(["some text"], top_k=None, truncation=True)  # all class probabilities',
+            "```",
+            "",
+        ]
+    return [
+        f"Fine-tuned from `{backbone}` with textcls for multi-label classification: a text gets any "
+        f"number of these {len(predictor.label_names)} labels: {names}. Each label has its own "
+        "probability (a sigmoid, `problem_type: multi_label_classification`), and a text gets every "
+        f"label whose probability reaches that label's threshold ({THRESHOLDS_FILE}).",
+        "",
+        "## Use",
+        "",
+        "```python",
+        "import json",
+        "from transformers import pipeline",
+        'classify = pipeline("text-classification", model="path/to/this/folder")',
+        'thresholds = json.load(open("path/to/this/folder/thresholds.json"))["values"]',
+        "scores = classify(['some text'], top_k=None, truncation=True)[0]  # each label's probability",
+        "cutoff = {classify.model.config.id2label[i]: t for i, t in enumerate(thresholds)}",
+        'labels = [s["label"] for s in scores if s["score"] >= cutoff[s["label"]]]',
+        "```",
+        "",
+    ]
+
+
+def _threshold_lines(predictor: Predictor) -> list[str]:
+    if predictor.thresholds is None:
+        return []
+    t = predictor.thresholds
+    tuned = t.tuned or [False] * len(t.values)
+    positives = t.positives or [None] * len(t.values)
+    lines = [
+        "## Thresholds",
+        "",
+        "Each label's probability cut-off: tuned to the best F1 on the validation split, or the global "
+        "`model.threshold` where it was not tuned (tuning off, or too few validation positives). "
+        "`textcls predict --prediction.at_least_one true` gives a text with no label its top-scoring one.",
+        "",
+        "| label | threshold | tuned | validation positives |",
+        "|---|---|---|---|",
+    ]
+    rows = zip(predictor.label_names, t.values, tuned, positives, strict=True)
+    lines += [f"| {n} | {v:.4f} | {'yes' if k else 'no'} | {'' if p is None else p} |" for n, v, k, p in rows]
+    return [*lines, ""]
 
 
 def _confidence_lines(predictor: Predictor) -> list[str]:
@@ -250,16 +319,21 @@ def onnx_probs(session, predictor: Predictor, texts: list[str], batch_size: int 
     for start in range(0, len(texts), batch_size):
         enc = predictor.encode(texts[start : start + batch_size])
         (logits,) = session.run(None, {k: v.numpy() for k, v in enc.items()})
-        # calibrated, exactly as the PyTorch predictor
-        parts.append(calibrated_probs(torch.from_numpy(logits), predictor.temperature).numpy())
+        # calibrated (or a sigmoid per label), exactly as the PyTorch predictor
+        parts.append(predictor.probabilities(torch.from_numpy(logits)).numpy())
     return np.concatenate(parts)
 
 
 def onnx_agreement(predictor: Predictor, path: Path, texts: list[str]) -> float:
-    """Share of texts on which ONNX Runtime and PyTorch predict the same label."""
-    torch_labels = predictor.predict_probs(texts).argmax(-1)
-    onnx_labels = onnx_probs(onnx_session(path), predictor, texts).argmax(-1)
-    return float((torch_labels == onnx_labels).mean())
+    """Share of texts on which ONNX Runtime and PyTorch predict the same label; for a multi-label
+    model, the same label set (every label's decision at its threshold equal: stricter than counting
+    (text, label) decisions, of which most are easy negatives)."""
+    torch_probs = predictor.predict_probs(texts)
+    ort_probs = onnx_probs(onnx_session(path), predictor, texts)
+    if predictor.multi_label:
+        same = decide(torch_probs, predictor.thresholds) == decide(ort_probs, predictor.thresholds)
+        return float(same.all(-1).float().mean())
+    return float((torch_probs.argmax(-1) == ort_probs.argmax(-1)).mean())
 
 
 # ----------------------------------------------------------------------------- command line
@@ -285,7 +359,8 @@ def export_cli(
         overwrite: Replace output_dir if it is not empty.
         metrics: A test report's metrics.json (default: the test of this checkpoint, if found).
         onnx: Also write model.onnx (the onnx extra).
-        check_file: CSV/JSONL texts (column `text`) on which ONNX Runtime must agree with PyTorch (>= 99.5%).
+        check_file: CSV/JSONL texts (column `text`) on which ONNX Runtime must agree with PyTorch (>= 99.5%
+            of texts with the same label; for a multi-label model, the same label set).
         target_precision: Store this target: the web app marks predictions below its validation
             cut-off as uncertain by default.
     """

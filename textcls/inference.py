@@ -1,7 +1,9 @@
 """Use a trained classifier outside the Trainer: load a checkpoint or an exported folder, classify texts.
 
 One predictor serves the web app, the export checks and the benchmarks, and tokenizes exactly as
-`textcls predict` does (truncated to the training `max_length`, padded per batch).
+`textcls predict` does (truncated to the training `max_length`, padded per batch). A multi-label
+model gives each label's sigmoid probability and decides with the per-label thresholds it carries
+(the checkpoint's, or an exported folder's thresholds.json), as `textcls predict` does.
 """
 
 import json
@@ -23,11 +25,13 @@ from textcls.checkpoint import (
     CheckpointError,
     exported_calibration,
     exported_settings,
+    exported_thresholds,
     find_test_report,
     is_exported_folder,
     load_checkpoint,
 )
-from textcls.predictions import DEFAULT_UNCERTAIN_BELOW, prediction_table
+from textcls.predictions import DEFAULT_UNCERTAIN_BELOW, multi_label_prediction_table, prediction_table
+from textcls.thresholds import Thresholds
 
 
 @dataclass
@@ -44,6 +48,7 @@ class Predictor:
         confusion_matrix_path: That test report's confusion matrix image.
         calibration: The temperature applied to every probability, and the validation confidences
             that turn a target precision into a cut-off (none: raw softmax, no cut-offs).
+        thresholds: A multi-label model's per-label probability cut-offs (None: single-label, softmax).
     """
 
     model: PreTrainedModel
@@ -54,6 +59,16 @@ class Predictor:
     metrics_path: Path | None = None
     confusion_matrix_path: Path | None = None
     calibration: Calibration | None = None
+    thresholds: Thresholds | None = None
+
+    @property
+    def multi_label(self) -> bool:
+        return self.thresholds is not None
+
+    @property
+    def label_separator(self) -> str:
+        """How a multi-label prediction joins its label names: the training data's separator."""
+        return self.hparams.get("data", {}).get("label_separator") or ";"
 
     @property
     def temperature(self) -> float:
@@ -85,10 +100,17 @@ class Predictor:
 
     @torch.inference_mode()
     def iter_probs(self, texts: list[str], batch_size: int = 32) -> Iterator[np.ndarray]:
-        """Class probabilities, one (batch, num_labels) array per batch of `batch_size` texts, in order."""
+        """Class probabilities (each label's sigmoid for a multi-label model), one (batch, num_labels)
+        array per batch of `batch_size` texts, in order."""
         for start in range(0, len(texts), batch_size):
             logits = self.model(**self.encode(texts[start : start + batch_size])).logits
-            yield calibrated_probs(logits, self.temperature).numpy()
+            yield self.probabilities(logits).numpy()
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """What textcls makes of logits: sigmoid per label (multi-label), else the calibrated softmax."""
+        if self.multi_label:
+            return torch.sigmoid(logits.float())
+        return calibrated_probs(logits, self.temperature)
 
     def predict_probs(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """Class probabilities of all `texts`, shape (len(texts), num_labels)."""
@@ -96,10 +118,24 @@ class Predictor:
         return np.concatenate(parts) if parts else np.zeros((0, len(self.label_names)), np.float32)
 
     def results(
-        self, texts: list[str], probs: np.ndarray, uncertain_below: float = DEFAULT_UNCERTAIN_BELOW
+        self,
+        texts: list[str],
+        probs: np.ndarray,
+        uncertain_below: float = DEFAULT_UNCERTAIN_BELOW,
+        at_least_one: bool = False,
     ) -> pd.DataFrame:
-        """The same table `textcls predict` writes: text, label, confidence, prob_<label>."""
-        return prediction_table(pd.DataFrame({"text": list(texts)}), probs, self.label_names, uncertain_below)
+        """The same table `textcls predict` writes: text, label, confidence, prob_<label>; for a
+        multi-label model text, labels (joined), prob_<label> and pred_<label> (passed its threshold).
+
+        `uncertain_below` is for single-label models, `at_least_one` (a text where no label passes
+        gets its top-scoring one) for multi-label models.
+        """
+        inputs = pd.DataFrame({"text": list(texts)})
+        if self.multi_label:
+            return multi_label_prediction_table(
+                inputs, probs, self.label_names, self.thresholds, at_least_one, self.label_separator
+            )
+        return prediction_table(inputs, probs, self.label_names, uncertain_below)
 
 
 def load_predictor(path: str | Path) -> Predictor:
@@ -117,15 +153,22 @@ def _from_folder(folder: Path) -> Predictor:
     if (folder / "training_settings.json").is_file():
         hparams = json.loads((folder / "training_settings.json").read_text(encoding="utf-8"))
     metrics, matrix = folder / METRICS_FILE, folder / CONFUSION_MATRIX_FILE
+    settings = exported_settings(folder)
+    thresholds = None
+    if settings["multi_label"]:  # a folder without thresholds.json decides at the trained default
+        default = hparams.get("model", {}).get("threshold", 0.5)
+        stored = Thresholds.from_dict(exported_thresholds(folder))
+        thresholds = stored or Thresholds.constant(default, len(settings["labels"]))
     return Predictor(
         model,
         tokenizer,
-        exported_settings(folder)["max_length"],
+        settings["max_length"],
         folder,
         hparams,
         metrics if metrics.is_file() else None,
         matrix if matrix.is_file() else None,
-        Calibration.from_dict(exported_calibration(folder)),
+        None if thresholds else Calibration.from_dict(exported_calibration(folder)),
+        thresholds,
     )
 
 
@@ -146,6 +189,13 @@ def _from_checkpoint(ckpt_path: Path) -> Predictor:
         "epoch": ckpt.get("epoch"),
         "global_step": ckpt.get("global_step"),
     }
+    thresholds = None
+    if model_hp.get("multi_label"):
+        # saved into an exported config.json: `pipeline` then applies a sigmoid, not a softmax
+        model.config.problem_type = "multi_label_classification"
+        thresholds = Thresholds.from_dict(ckpt.get("thresholds")) or Thresholds.constant(
+            model_hp.get("threshold", 0.5), len(model_hp["label_names"])
+        )
     metrics = find_test_report(ckpt_path)
     matrix = metrics.with_name(CONFUSION_MATRIX_FILE) if metrics else None
     return Predictor(
@@ -156,5 +206,6 @@ def _from_checkpoint(ckpt_path: Path) -> Predictor:
         hparams,
         metrics,
         matrix if matrix and matrix.is_file() else None,
-        Calibration.from_dict(ckpt.get("calibration")),
+        None if thresholds else Calibration.from_dict(ckpt.get("calibration")),
+        thresholds,
     )
