@@ -242,3 +242,16 @@ def test_the_test_report_explains_the_most_confident_mistakes(trained):
     )
     assert all(e["words"] for e in explained)
     assert (folder / "explanations.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_multi_label_explanations_report_each_labels_sigmoid(tiny_backbone):
+    model = load_classifier(tiny_backbone, ["food", "sports", "tech"])
+    tokenizer = load_tokenizer(tiny_backbone)
+    texts = ["pizza sauce goal team", "laptop chip code"]
+    out = explain_texts(model, tokenizer, texts, ["food", "sports", "tech"], 32, n_steps=8, multi_label=True)
+    with torch.no_grad():
+        enc = tokenizer(texts, padding=True, return_tensors="pt")
+        probs = torch.sigmoid(model(**enc).logits)
+    for explanation, row in zip(out, probs, strict=True):
+        assert explanation.label == ["food", "sports", "tech"][int(row.argmax())]
+        assert explanation.probability == pytest.approx(float(row.max()), abs=1e-5)

@@ -86,6 +86,7 @@ def explain_texts(
     n_steps: int = DEFAULT_STEPS,
     internal_batch_size: int = DEFAULT_INTERNAL_BATCH,
     targets: Sequence[int] | None = None,
+    multi_label: bool = False,
 ) -> list[Explanation]:
     """Explain each text's prediction (or the label index in `targets`) with Integrated Gradients.
 
@@ -99,6 +100,8 @@ def explain_texts(
         n_steps: Integration steps (more: a smaller convergence delta, proportionally slower).
         internal_batch_size: Interpolated inputs per forward pass.
         targets: The label index to explain per text (default: the predicted label).
+        multi_label: Probabilities are each label's sigmoid (a multi-label model); by default the
+            highest-scoring label is explained.
     """
     try:
         from captum.attr import LayerIntegratedGradients
@@ -124,7 +127,10 @@ def explain_texts(
                 ids = torch.tensor([enc["input_ids"]], device=device)
                 mask = torch.ones_like(ids)
                 with torch.no_grad():
-                    probs = calibrated_probs(logits(ids, mask), temperature)[0].cpu()
+                    raw = logits(ids, mask)
+                    probs = (torch.sigmoid(raw) if multi_label else calibrated_probs(raw, temperature))[
+                        0
+                    ].cpu()
                 target = int(probs.argmax()) if targets is None else int(targets[i])
                 scores, delta = explain.attribute(
                     ids,
@@ -162,6 +168,7 @@ def explain_predictor(predictor: Predictor, texts: Sequence[str], **kwargs) -> l
         predictor.label_names,
         predictor.max_length,
         predictor.temperature,
+        multi_label=predictor.multi_label,
         **kwargs,
     )
 
