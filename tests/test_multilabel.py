@@ -261,3 +261,26 @@ def test_best_checkpoint_is_scored_at_its_own_thresholds(tmp_path, tiny_backbone
     validate = run("validate", "--config", config, "--ckpt_path", str(best), cwd=tmp_path)
     logged = float(validate.stdout.split("val/f1_macro")[1].split()[1])
     assert logged == pytest.approx(float(score), abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"label_column": "tags"}, "train data has no label column 'tags'"),
+        (
+            {"label_columns": ["food", "sports"]},
+            "train data has no column 'food', 'sports' of data.label_columns",
+        ),
+    ],
+)
+def test_bad_multi_label_input_stops_fit_in_one_line(
+    tmp_path, tiny_backbone, multi_label_files, change, message
+):
+    config = multi_label_config(tmp_path, tiny_backbone, multi_label_files)
+    args = [
+        f"--data.{k}={v if isinstance(v, str) else yaml.safe_dump(v, default_flow_style=True).strip()}"
+        for k, v in change.items()
+    ]
+    proc = run("fit", "--config", config, *args, cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert message in proc.stderr and "Traceback" not in proc.stderr
