@@ -89,15 +89,19 @@ def data_files(tmp_path) -> dict[str, Path]:
     return {"train": train, "test": test, "predict": predict}
 
 
-@pytest.fixture
-def multi_label_files(tmp_path) -> dict[str, Path]:
+def write_multi_label_files(folder: Path) -> dict[str, Path]:
     """Multi-label train and test CSV files (`text,labels`, names joined by ";"), and a predict CSV."""
     import pandas as pd
 
     files = {}
     for split, n, seed in (("train", 150, 1), ("test", 40, 2)):
-        files[split] = tmp_path / f"ml_{split}.csv"
+        files[split] = folder / f"ml_{split}.csv"
         pd.DataFrame(make_multi_label_rows(n, seed)).to_csv(files[split], index=False)
-    files["predict"] = tmp_path / "ml_predict.csv"
+    files["predict"] = folder / "ml_predict.csv"
     pd.DataFrame(make_multi_label_rows(12, 3))[["text"]].to_csv(files["predict"], index=False)
     return files
+
+
+@pytest.fixture
+def multi_label_files(tmp_path) -> dict[str, Path]:
+    return write_multi_label_files(tmp_path)

@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from tests.conftest import make_multi_label_rows
+from tests.conftest import make_multi_label_rows, write_multi_label_files
 from tests.test_cli import run, write_config
 
 LABELS = ["food", "sports", "tech"]
@@ -19,12 +19,7 @@ LABELS = ["food", "sports", "tech"]
 def trained(tmp_path_factory, tiny_backbone):
     """A multi-label checkpoint of the tiny model (three epochs), its exported folder and predictions."""
     tmp = tmp_path_factory.mktemp("export_ml")
-    files = {}
-    for split, n, seed in (("train", 150, 1), ("test", 40, 2)):
-        files[split] = tmp / f"ml_{split}.csv"
-        pd.DataFrame(make_multi_label_rows(n, seed)).to_csv(files[split], index=False)
-    files["predict"] = tmp / "ml_predict.csv"
-    pd.DataFrame(make_multi_label_rows(12, 3))[["text"]].to_csv(files["predict"], index=False)
+    files = write_multi_label_files(tmp)
     config = write_config(tmp, tiny_backbone, files, max_epochs=3)
     settings = yaml.safe_load(config.read_text())
     settings["data"].update(multi_label=True, label_column="labels", max_length=16)

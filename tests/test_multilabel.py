@@ -6,7 +6,7 @@ import pytest
 import torch
 import yaml
 
-from tests.test_cli import run
+from tests.test_cli import run, write_config
 from textcls.data import DataError, TextClassificationData
 from textcls.data.multilabel import iterative_split, multi_hot, read_label_sets
 from textcls.model import TextClassifier, positive_weights
@@ -155,27 +155,12 @@ def test_decide_applies_per_label_thresholds_and_at_least_one():
 
 
 def multi_label_config(tmp_path, backbone, files, **model) -> str:
-    config = {
-        "model": {"model_name_or_path": backbone, "learning_rate": 3e-3, **model},
-        "data": {
-            "train_file": str(files["train"]),
-            "test_file": str(files["test"]),
-            "predict_file": str(files["predict"]),
-            "multi_label": True,
-            "label_column": "labels",
-            "val_fraction": 0.2,
-            "batch_size": 8,
-            "cache_dir": str(tmp_path / "cache"),
-        },
-        "trainer": {
-            "max_epochs": 6,
-            "logger": {
-                "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-                "init_args": {"save_dir": str(tmp_path / "logs"), "name": "ml"},
-            },
-        },
-    }
-    path = tmp_path / "ml.yaml"
+    """tests/test_cli.py's config, made multi-label: a 20% validation split, logs under `ml`."""
+    path = write_config(tmp_path, backbone, files, max_epochs=6)
+    config = yaml.safe_load(path.read_text())
+    config["model"].update(model)
+    config["data"].update(multi_label=True, label_column="labels", val_fraction=0.2)
+    config["trainer"]["logger"]["init_args"]["name"] = "ml"
     path.write_text(yaml.safe_dump(config))
     return str(path)
 
