@@ -132,3 +132,39 @@ def test_validate_reports_the_val_loss_of_fit(tmp_path, tiny_backbone):
         fresh, datamodule=tiny_data(tmp_path, tiny_backbone, train), ckpt_path=checkpoint.last_model_path
     )
     assert result["val/loss"] == pytest.approx(fit_loss, rel=1e-5)
+
+
+@pytest.mark.parametrize("precision", ["bf16-mixed", "bf16-true"])
+def test_multi_label_fit_in_half_precision_with_pos_weight(
+    tmp_path, tiny_backbone, multi_label_files, precision
+):
+    """The multi-label loss (fp32 binary cross-entropy with pos_weight) and the thresholds tuned at
+    validation work under bf16 as under fp32; a GPU run takes the same code path."""
+    data = TextClassificationData(
+        train_file=str(multi_label_files["train"]),
+        multi_label=True,
+        label_column="labels",
+        model_name_or_path=tiny_backbone,
+        batch_size=8,
+        cache_dir=str(tmp_path / "cache"),
+    )
+    model = TextClassifier(
+        tiny_backbone, data.label_names, learning_rate=3e-3, class_weights="balanced", multi_label=True
+    )
+    losses = LossRecorder()
+    trainer = L.Trainer(
+        accelerator="cpu",
+        precision=precision,
+        gradient_clip_val=1.0,
+        max_epochs=2,
+        callbacks=[losses],
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
+    trainer.fit(model, datamodule=data)
+    assert len(losses.losses) == trainer.global_step > 0 and all(map(math.isfinite, losses.losses))
+    assert math.isfinite(trainer.callback_metrics["val/f1_macro"].item())
+    assert (model.loss_weights > 1).all()  # each label has fewer positives than negatives
+    assert all(model.thresholds.tuned) and all(0 < t < 1 for t in model.thresholds.values)
