@@ -4,6 +4,8 @@ import re
 
 import pandas as pd
 import pytest
+import torch
+import yaml
 
 from tests.test_cli import run_process as run
 from tests.test_cli import write_config
@@ -40,3 +42,24 @@ def test_ddp_fit_and_predict_one_file_in_input_order(tmp_path, tiny_backbone, da
     tested = pd.read_csv(report / "predictions.csv")
     assert len(tested) == len(data.frames["test"]) == 30
     assert tested["text"].tolist() == data.frames["test"]["text"].tolist()  # in input order
+
+
+@pytest.mark.slow
+def test_ddp_multi_label_thresholds_are_tuned_on_every_validation_row(
+    tmp_path, tiny_backbone, multi_label_files
+):
+    config = write_config(tmp_path, tiny_backbone, multi_label_files, max_epochs=2)
+    settings = yaml.safe_load(config.read_text())
+    settings["data"].update(multi_label=True, label_column="labels", val_fraction=0.2)
+    config.write_text(yaml.safe_dump(settings))
+    run("fit", "--config", str(config), *DDP, cwd=tmp_path)
+    ckpt = torch.load(
+        tmp_path / "logs" / "tiny" / "version_0" / "checkpoints" / "last.ckpt", weights_only=True
+    )
+    data = TextClassificationData(
+        train_file=str(multi_label_files["train"]), multi_label=True, label_column="labels", val_fraction=0.2
+    )
+    # 31 validation rows: the distributed sampler gives one rank a repeated row to even them out
+    assert len(data.frames["validation"]) % 2 == 1
+    # the thresholds were tuned on both ranks' rows, each row once
+    assert ckpt["thresholds"]["positives"] == data.class_counts("validation")
