@@ -93,21 +93,27 @@ def tiny_data(tmp_path, backbone, train) -> TextClassificationData:
     )
 
 
+def clipped_trainer(precision: str, callbacks: list, **kwargs) -> L.Trainer:
+    """A quiet 2-epoch CPU Trainer in `precision` that clips gradients at 1.0, as textcls runs do."""
+    return L.Trainer(
+        accelerator="cpu",
+        precision=precision,
+        gradient_clip_val=1.0,
+        max_epochs=2,
+        callbacks=callbacks,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        **kwargs,
+    )
+
+
 @pytest.mark.parametrize("precision", ["32-true", "bf16-mixed", "bf16-true"])
 def test_real_fit_with_clipping_and_balanced_weights(tmp_path, tiny_backbone, precision):
     data = tiny_data(tmp_path, tiny_backbone, imbalanced_train(tmp_path))
     model = TextClassifier(tiny_backbone, data.label_names, learning_rate=3e-3, class_weights="balanced")
     losses, checkpoint = LossRecorder(), ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
-    trainer = L.Trainer(
-        accelerator="cpu",
-        precision=precision,
-        gradient_clip_val=1.0,
-        max_epochs=2,
-        callbacks=[losses, checkpoint],
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = clipped_trainer(precision, [losses, checkpoint])
     trainer.fit(model, datamodule=data)
     assert len(losses.losses) == trainer.global_step > 0 and all(map(math.isfinite, losses.losses))
     assert math.isfinite(trainer.callback_metrics["val/loss"].item())
@@ -152,17 +158,7 @@ def test_multi_label_fit_in_half_precision_with_pos_weight(
         tiny_backbone, data.label_names, learning_rate=3e-3, class_weights="balanced", multi_label=True
     )
     losses = LossRecorder()
-    trainer = L.Trainer(
-        accelerator="cpu",
-        precision=precision,
-        gradient_clip_val=1.0,
-        max_epochs=2,
-        callbacks=[losses],
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-    )
+    trainer = clipped_trainer(precision, [losses], enable_checkpointing=False)
     trainer.fit(model, datamodule=data)
     assert len(losses.losses) == trainer.global_step > 0 and all(map(math.isfinite, losses.losses))
     assert math.isfinite(trainer.callback_metrics["val/f1_macro"].item())

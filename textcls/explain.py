@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from textcls.calibration import calibrated_probs
+from textcls.calibration import output_probs
 from textcls.checkpoint import default_logger, resolve_ckpt_path
 from textcls.explain_view import Explanation, WordScore, format_text, write_explanations
 from textcls.inference import Predictor, load_predictor
@@ -128,9 +128,7 @@ def explain_texts(
                 mask = torch.ones_like(ids)
                 with torch.no_grad():
                     raw = logits(ids, mask)
-                    probs = (torch.sigmoid(raw) if multi_label else calibrated_probs(raw, temperature))[
-                        0
-                    ].cpu()
+                    probs = output_probs(raw, temperature, multi_label)[0].cpu()
                 target = int(probs.argmax()) if targets is None else int(targets[i])
                 scores, delta = explain.attribute(
                     ids,

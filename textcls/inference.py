@@ -17,7 +17,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 
 from textcls.backbone import load_classifier, load_tokenizer
-from textcls.calibration import Calibration, calibrated_probs, cutoff_message
+from textcls.calibration import Calibration, cutoff_message, output_probs
 from textcls.checkpoint import (
     CONFUSION_MATRIX_FILE,
     DEFAULT_MAX_LENGTH,
@@ -108,9 +108,7 @@ class Predictor:
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """What textcls makes of logits: sigmoid per label (multi-label), else the calibrated softmax."""
-        if self.multi_label:
-            return torch.sigmoid(logits.float())
-        return calibrated_probs(logits, self.temperature)
+        return output_probs(logits, self.temperature, self.multi_label)
 
     def predict_probs(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """Class probabilities of all `texts`, shape (len(texts), num_labels)."""

@@ -10,15 +10,14 @@ from torchmetrics import MetricCollection
 from transformers import get_linear_schedule_with_warmup
 
 from textcls.backbone import load_classifier
-from textcls.calibration import Calibration, calibrated_probs, fit_temperature
+from textcls.calibration import Calibration, calibrated_probs, fit_temperature, output_probs
 from textcls.checkpoint import exported_calibration, exported_thresholds, is_exported_folder
 from textcls.metrics import compute_multilabel_scores, multi_label_stage_metrics, stage_metrics
 from textcls.predictions import gather_in_order
 from textcls.thresholds import Thresholds, decide, tune_thresholds
 
-MAX_POS_WEIGHT = (
-    100.0  # "balanced" multi-label weights: a label in 1 text of 10,000 is not weighed 9,999 times
-)
+# "balanced" multi-label weights: a label in 1 text of 10,000 is not weighed 9,999 times
+MAX_POS_WEIGHT = 100.0
 
 
 class HyperParameterError(ValueError):
@@ -185,16 +184,14 @@ class TextClassifier(L.LightningModule):
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """Each label's probability (sigmoid) for multi-label models, else the temperature-scaled softmax."""
-        if self.hparams.multi_label:
-            return torch.sigmoid(logits.float())
-        return calibrated_probs(logits, self.temperature)
+        return output_probs(logits, self.temperature, self.hparams.multi_label)
 
     def _metric_inputs(self, logits: torch.Tensor) -> torch.Tensor:
         """What the metrics are updated with: logits, or the 0/1 decisions of a multi-label model at
         its thresholds."""
         if not self.hparams.multi_label:
             return logits
-        return decide(torch.sigmoid(logits.float()), self.thresholds).int()
+        return decide(self.probabilities(logits), self.thresholds).int()
 
     def _shared_step(
         self, batch: dict, stage: str, metrics: MetricCollection
@@ -260,7 +257,7 @@ class TextClassifier(L.LightningModule):
         measured on the same rows), alike for every epoch; `val/f1_macro_at_threshold` is the
         untuned score. Every rank holds all rows here, so each logs the same values.
         """
-        probs, labels, hp = torch.sigmoid(logits).numpy(), labels.numpy(), self.hparams
+        probs, labels, hp = self.probabilities(logits).numpy(), labels.numpy(), self.hparams
         tuned = tune_thresholds(probs, labels, hp.threshold)
         if not hp.tune_thresholds:  # the global threshold, with the validation positives on record
             tuned = Thresholds.constant(hp.threshold, probs.shape[1], tuned.positives)
