@@ -7,6 +7,7 @@ from textcls.data import DataError, TextClassificationData, label_sort_key, read
 from textcls.data.batching import Collator, LengthGroupedBatchSampler, SeededRandomSampler, SortedSampler
 from textcls.data.split import stratified_split
 from textcls.data.tokens import tokenize_cached
+from textcls.long_text import TextLayout
 
 
 def make_data(tiny_backbone, tmp_path, **kwargs) -> TextClassificationData:
@@ -121,13 +122,13 @@ def test_tokenize_cache_reused_and_rebuilt(tiny_backbone, tmp_path):
 
     tok = AutoTokenizer.from_pretrained(tiny_backbone)
     cache = tmp_path / "c"
-    first = tokenize_cached(["a goal", "the pizza"], tok, 8, str(cache))
+    first = tokenize_cached(["a goal", "the pizza"], tok, TextLayout(8), str(cache))
     files = set(cache.iterdir())
-    again = tokenize_cached(["a goal", "the pizza"], tok, 8, str(cache))
+    again = tokenize_cached(["a goal", "the pizza"], tok, TextLayout(8), str(cache))
     assert set(cache.iterdir()) == files  # nothing new written: the cache was used
     assert all(np.array_equal(x, y) for x, y in zip(first, again, strict=True))
-    tokenize_cached(["a goal", "the pizza"], tok, 4, str(cache))  # other max_length
-    tokenize_cached(["a goal", "the soup"], tok, 8, str(cache))  # other texts
+    tokenize_cached(["a goal", "the pizza"], tok, TextLayout(4), str(cache))  # other max_length
+    tokenize_cached(["a goal", "the soup"], tok, TextLayout(8), str(cache))  # other texts
     assert len(set(cache.iterdir()) - files) == 2
 
 
@@ -252,16 +253,17 @@ def test_stratified_split_small_classes_follow_the_fraction():
     assert "big" not in too_small
 
 
-def test_tokenize_cache_key_covers_truncation_side(tiny_backbone, tmp_path):
+def test_tokenize_cache_key_covers_the_truncation(tiny_backbone, tmp_path):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tiny_backbone)
     texts = ["goal pizza laptop soup chef team"]
-    right = tokenize_cached(texts, tok, 4, str(tmp_path / "c"))[0].tolist()
+    head = tokenize_cached(texts, tok, TextLayout(4), str(tmp_path / "c"))[0].tolist()
+    assert head == tok(texts, truncation=True, max_length=4)["input_ids"][0]  # what the tokenizer keeps
+    tail = tokenize_cached(texts, tok, TextLayout(4, "tail"), str(tmp_path / "c"))[0].tolist()
+    assert tail != head  # re-tokenized: the cache did not serve the head-truncated ids
     tok.truncation_side = "left"
-    left = tokenize_cached(texts, tok, 4, str(tmp_path / "c"))[0].tolist()
-    assert left != right  # re-tokenized: the cache did not serve the right-truncated ids
-    assert left == tok(texts, truncation=True, max_length=4)["input_ids"][0]
+    assert tail == tok(texts, truncation=True, max_length=4)["input_ids"][0]
 
 
 def test_reads_a_json_array(tmp_path):

@@ -18,6 +18,10 @@ CONFUSION_MATRIX_FILE = "confusion_matrix.png"
 CALIBRATION_FILE = "calibration.json"  # an exported folder's temperature and validation confidences
 THRESHOLDS_FILE = "thresholds.json"  # an exported multi-label folder's per-label thresholds
 DEFAULT_MAX_LENGTH = 128  # data.max_length's default, for checkpoints and folders that do not record it
+SETTINGS_FILE = "training_settings.json"  # an exported folder's training settings (model and data)
+# data settings that shape what the model reads of a text (textcls.long_text.TextLayout): a checkpoint
+# or exported folder carries them, and test, predict and the app read texts the same way
+LAYOUT_KEYS = ("truncation", "head_tokens", "long_text", "chunk_stride")
 
 
 class CheckpointError(ValueError):
@@ -30,8 +34,8 @@ def is_exported_folder(path: str | Path) -> bool:
 
 
 def exported_settings(folder: str | Path) -> dict:
-    """The label names (in class-index order), `max_length` and whether it is multi-label, for an
-    exported folder."""
+    """The data settings an exported folder carries: label names (in class-index order),
+    `max_length`, whether it is multi-label, and how long texts are read (truncation, windows)."""
     config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
     id2label = config.get("id2label") or {}
     labels = [id2label[k] for k in sorted(id2label, key=int)]
@@ -42,7 +46,24 @@ def exported_settings(folder: str | Path) -> dict:
         if isinstance(value, int) and value < 1_000_000:  # "no limit" is stored as a huge number
             max_length = value
     multi_label = config.get("problem_type") == "multi_label_classification"
-    return {"labels": labels, "max_length": max_length, "multi_label": multi_label}
+    settings = {"labels": labels, "max_length": max_length, "multi_label": multi_label}
+    data_hp = _training_settings(folder).get("data", {})
+    return settings | {k: data_hp[k] for k in LAYOUT_KEYS if k in data_hp}
+
+
+def exported_overrides(folder: str | Path) -> dict:
+    """The config an exported folder supplies to `test`/`predict --ckpt_path FOLDER`: the folder is
+    the backbone (its weights are the trained ones), with its data settings and chunk pooling."""
+    model = {"model_name_or_path": str(folder)}
+    pooling = _training_settings(folder).get("model", {}).get("chunk_pooling")
+    if pooling:
+        model["chunk_pooling"] = pooling
+    return {"model": model, "data": exported_settings(folder), "ckpt_path": None}
+
+
+def _training_settings(folder: str | Path) -> dict:
+    path = Path(folder) / SETTINGS_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
 def exported_calibration(folder: str | Path) -> dict | None:
@@ -106,7 +127,8 @@ def load_checkpoint(path: str | Path) -> dict:
 
 
 def checkpoint_overrides(ckpt: dict) -> dict:
-    """The config values a checkpoint carries: the model's settings, its label names and max_length.
+    """The config values a checkpoint carries: the model's settings, its label names, max_length and
+    how it read long texts.
 
     The backbone is built from its config alone (`pretrained: false`): the checkpoint has the weights.
     """
@@ -119,8 +141,9 @@ def checkpoint_overrides(ckpt: dict) -> dict:
         "labels": model_hp.get("label_names"),
         "multi_label": model_hp.get("multi_label", False),
     }
-    if "max_length" in data_hp:
-        overrides["data"]["max_length"] = data_hp["max_length"]
+    for key in ("max_length", *LAYOUT_KEYS):
+        if key in data_hp:
+            overrides["data"][key] = data_hp[key]
     return overrides
 
 

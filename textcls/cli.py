@@ -35,7 +35,7 @@ from textcls.checkpoint import (
     CheckpointError,
     checkpoint_overrides,
     default_logger,
-    exported_settings,
+    exported_overrides,
     is_exported_folder,
     load_checkpoint,
     logger_dir,
@@ -131,11 +131,7 @@ class TextclsCLI(LightningCLI):
             return
         if is_exported_folder(cfg.ckpt_path):
             # an exported folder holds the weights: it becomes the backbone, and no checkpoint is loaded
-            overrides = {
-                "model": {"model_name_or_path": cfg.ckpt_path},
-                "data": exported_settings(cfg.ckpt_path),
-                "ckpt_path": None,
-            }
+            overrides = exported_overrides(cfg.ckpt_path)
         else:
             ckpt_path = str(resolve_ckpt_path(cfg.ckpt_path, cfg))
             overrides = {**checkpoint_overrides(load_checkpoint(ckpt_path)), "ckpt_path": ckpt_path}

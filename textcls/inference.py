@@ -1,7 +1,8 @@
 """Use a trained classifier outside the Trainer: load a checkpoint or an exported folder, classify texts.
 
-One predictor serves the web app, the export checks and the benchmarks, and tokenizes exactly as
-`textcls predict` does (truncated to the training `max_length`, padded per batch). A multi-label
+One predictor serves the web app, the export checks and the benchmarks, and reads texts exactly as
+`textcls predict` does (the training `max_length` and long-text layout: truncated, or windows whose
+logits are pooled per text; padded per batch). A multi-label
 model gives each label's sigmoid probability and decides with the per-label thresholds it carries
 (the checkpoint's, or an exported folder's thresholds.json), as `textcls predict` does.
 """
@@ -21,6 +22,7 @@ from textcls.calibration import Calibration, cutoff_message, output_probs
 from textcls.checkpoint import (
     CONFUSION_MATRIX_FILE,
     DEFAULT_MAX_LENGTH,
+    LAYOUT_KEYS,
     METRICS_FILE,
     CheckpointError,
     exported_calibration,
@@ -30,6 +32,8 @@ from textcls.checkpoint import (
     is_exported_folder,
     load_checkpoint,
 )
+from textcls.data.batching import Collator
+from textcls.long_text import TextLayout, encode_texts, pool_windows
 from textcls.predictions import DEFAULT_UNCERTAIN_BELOW, multi_label_prediction_table, prediction_table
 from textcls.thresholds import Thresholds
 
@@ -41,7 +45,7 @@ class Predictor:
     Args:
         model: The sequence-classification model (its config names the labels).
         tokenizer: The backbone's tokenizer.
-        max_length: Texts are truncated to this many tokens, as in training.
+        layout: What the model reads of a text, as in training (max_length, truncation, windows).
         source: The checkpoint file or exported folder it was loaded from.
         hparams: Training settings (the checkpoint's model and data hyper-parameters).
         metrics_path: The metrics of a test of this very checkpoint, when there is one.
@@ -53,13 +57,21 @@ class Predictor:
 
     model: PreTrainedModel
     tokenizer: object
-    max_length: int
+    layout: TextLayout
     source: Path
     hparams: dict = field(default_factory=dict)
     metrics_path: Path | None = None
     confusion_matrix_path: Path | None = None
     calibration: Calibration | None = None
     thresholds: Thresholds | None = None
+
+    @property
+    def max_length(self) -> int:
+        return self.layout.max_length
+
+    @property
+    def chunk_pooling(self) -> str:
+        return self.hparams.get("model", {}).get("chunk_pooling") or "mean"
 
     @property
     def multi_label(self) -> bool:
@@ -92,19 +104,31 @@ class Predictor:
         return json.loads(self.metrics_path.read_text(encoding="utf-8"))
 
     def encode(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        """Token ids and attention mask, truncated like the training data and padded to the longest."""
-        enc = self.tokenizer(
-            list(texts), truncation=True, max_length=self.max_length, padding=True, return_tensors="pt"
-        )
-        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+        """Token ids and attention mask, as the training data was read, padded to the longest; for
+        chunked long texts one row per window, and `owner`, the text of each row."""
+        enc = encode_texts(list(texts), self.tokenizer, self.layout)
+        items = [{"idx": 0, "input_ids": ids} for ids in enc["input_ids"]]
+        batch = Collator(self.tokenizer.pad_token_id)(items)
+        out = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+        if self.layout.chunked:
+            out["owner"] = torch.tensor(enc["owner"])
+        return out
+
+    def text_logits(self, logits: torch.Tensor, enc: dict[str, torch.Tensor], n_texts: int) -> torch.Tensor:
+        """One row of logits per text: the model's rows, or each text's windows pooled."""
+        if "owner" not in enc:
+            return logits
+        return pool_windows(logits, enc["owner"], n_texts, self.chunk_pooling)
 
     @torch.inference_mode()
     def iter_probs(self, texts: list[str], batch_size: int = 32) -> Iterator[np.ndarray]:
         """Class probabilities (each label's sigmoid for a multi-label model), one (batch, num_labels)
         array per batch of `batch_size` texts, in order."""
         for start in range(0, len(texts), batch_size):
-            logits = self.model(**self.encode(texts[start : start + batch_size])).logits
-            yield self.probabilities(logits).numpy()
+            part = texts[start : start + batch_size]
+            enc = self.encode(part)
+            logits = self.model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
+            yield self.probabilities(self.text_logits(logits, enc, len(part))).numpy()
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """What textcls makes of logits: sigmoid per label (multi-label), else the calibrated softmax."""
@@ -160,7 +184,7 @@ def _from_folder(folder: Path) -> Predictor:
     return Predictor(
         model,
         tokenizer,
-        settings["max_length"],
+        _layout(settings),
         folder,
         hparams,
         metrics if metrics.is_file() else None,
@@ -199,7 +223,7 @@ def _from_checkpoint(ckpt_path: Path) -> Predictor:
     return Predictor(
         model,
         load_tokenizer(backbone, trust),
-        int(data_hp.get("max_length", DEFAULT_MAX_LENGTH)),
+        _layout(data_hp),
         ckpt_path,
         hparams,
         metrics,
@@ -207,3 +231,9 @@ def _from_checkpoint(ckpt_path: Path) -> Predictor:
         None if thresholds else Calibration.from_dict(ckpt.get("calibration")),
         thresholds,
     )
+
+
+def _layout(data_settings: dict) -> TextLayout:
+    """How the training data was read, from a checkpoint's or exported folder's data settings."""
+    layout = {k: data_settings[k] for k in LAYOUT_KEYS if k in data_settings}
+    return TextLayout(int(data_settings.get("max_length", DEFAULT_MAX_LENGTH)), **layout)

@@ -12,6 +12,7 @@ from transformers import get_linear_schedule_with_warmup
 from textcls.backbone import load_classifier
 from textcls.calibration import Calibration, calibrated_probs, fit_temperature, output_probs
 from textcls.checkpoint import exported_calibration, exported_thresholds, is_exported_folder
+from textcls.long_text import POOLINGS, pool_windows
 from textcls.metrics import compute_multilabel_scores, multi_label_stage_metrics, stage_metrics
 from textcls.predictions import gather_in_order
 from textcls.thresholds import Thresholds, decide, tune_thresholds
@@ -63,6 +64,9 @@ class TextClassifier(L.LightningModule):
             scaling), stored in each checkpoint and applied to every probability textcls writes;
             false keeps the raw softmax (temperature 1). Either way the validation predictions'
             confidences are stored, for `--prediction.target_precision`.
+        chunk_pooling: With data.long_text "chunks": how a text's windows' logits become its one
+            answer in validation, test and predict: "mean", or "max" (each label's largest logit:
+            a label one window shows strongly wins).
     """
 
     def __init__(
@@ -83,6 +87,7 @@ class TextClassifier(L.LightningModule):
         multi_label: bool = False,
         threshold: float = 0.5,
         tune_thresholds: bool = True,
+        chunk_pooling: str = "mean",
     ):
         super().__init__()
         # `pretrained` says how to build the network, not how it was trained: a checkpoint does not keep it
@@ -90,6 +95,10 @@ class TextClassifier(L.LightningModule):
         _validate(label_names, learning_rate, weight_decay, warmup_ratio, class_weights, label_smoothing)
         if not 0 < threshold < 1:
             raise HyperParameterError(f"model.threshold must be in (0, 1), got {threshold}")
+        if chunk_pooling not in POOLINGS:
+            raise HyperParameterError(
+                f"model.chunk_pooling must be one of {', '.join(POOLINGS)}, got '{chunk_pooling}'"
+            )
         self.label_names = list(label_names)
         self.model = load_classifier(model_name_or_path, self.label_names, trust_remote_code, pretrained)
         # from_pretrained hands the network back in eval mode, and Lightning keeps each submodule's
@@ -130,6 +139,13 @@ class TextClassifier(L.LightningModule):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Logits of shape (batch, num_labels)."""
         return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    def text_logits(self, batch: dict) -> torch.Tensor:
+        """Logits of each text of a batch: its row's, or the pooled rows of its windows (chunked texts)."""
+        logits = self(batch["input_ids"], batch["attention_mask"])
+        if "owner" in batch:
+            logits = pool_windows(logits, batch["owner"], len(batch["idx"]), self.hparams.chunk_pooling)
+        return logits
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         # in fp32 whatever the precision: the weights are fp32 and half-precision logits are upcast
@@ -196,7 +212,7 @@ class TextClassifier(L.LightningModule):
     def _shared_step(
         self, batch: dict, stage: str, metrics: MetricCollection
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = self(batch["input_ids"], batch["attention_mask"])
+        logits = self.text_logits(batch)
         loss = self.loss(logits, batch["labels"])
         on_step = stage == "train"
         batch_size = len(batch["labels"])
@@ -272,7 +288,7 @@ class TextClassifier(L.LightningModule):
         return {"loss": loss, "logits": logits.detach()}  # the logits feed the test report
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
-        logits = self(batch["input_ids"], batch["attention_mask"])
+        logits = self.text_logits(batch)
         return {"idx": batch["idx"], "probs": self.probabilities(logits)}
 
     def configure_optimizers(self):

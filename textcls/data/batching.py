@@ -10,20 +10,65 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampl
 
 
 class EncodedTexts(Dataset):
-    """Token ids of many texts in one flat array (a few bytes a token, not a Python list per text)."""
+    """Token ids of many sequences in one flat array (a few bytes a token, not a Python list per text).
 
-    def __init__(self, tokens: np.ndarray, offsets: np.ndarray, labels: np.ndarray | None):
+    One sequence per text, or, for chunked long texts, one per window: `owners` says which text each
+    sequence reads, and each window carries its text's label (how chunked texts are trained on).
+    `text_lengths` are the texts' full lengths in tokens, before truncation.
+    """
+
+    def __init__(
+        self,
+        tokens: np.ndarray,
+        offsets: np.ndarray,
+        labels: np.ndarray | None,
+        owners: np.ndarray | None = None,
+        text_lengths: np.ndarray | None = None,
+    ):
         self.tokens, self.offsets, self.labels = tokens, offsets, labels
         self.lengths = np.diff(offsets)
+        self.owners = np.arange(len(self.lengths)) if owners is None else owners
+        self.text_lengths = self.lengths if text_lengths is None else text_lengths
 
     def __len__(self) -> int:
         return len(self.lengths)
 
+    def sequence(self, i: int) -> np.ndarray:
+        return self.tokens[self.offsets[i] : self.offsets[i + 1]]
+
+    def label(self, text: int) -> int | np.ndarray:
+        # a class index, or a row of 0/1 per label for multi-label data
+        return int(self.labels[text]) if self.labels.ndim == 1 else self.labels[text]
+
     def __getitem__(self, i: int) -> dict:
-        item = {"idx": i, "input_ids": self.tokens[self.offsets[i] : self.offsets[i + 1]]}
+        item = {"idx": i, "input_ids": self.sequence(i)}
         if self.labels is not None:
-            # a class index, or a row of 0/1 per label for multi-label data
-            item["label"] = int(self.labels[i]) if self.labels.ndim == 1 else self.labels[i]
+            item["label"] = self.label(self.owners[i])
+        return item
+
+
+class TextWindows(Dataset):
+    """The texts of chunked `EncodedTexts`, each item one text with all its windows.
+
+    Validation, test and predict read texts this way: a text's windows stay in one batch (and on one
+    rank under DDP), where the model pools their logits into the text's one answer.
+    """
+
+    def __init__(self, encoded: EncodedTexts):
+        self.encoded = encoded
+        # owners are ascending (each text's windows in a row): the first window of each text
+        self.starts = np.searchsorted(encoded.owners, np.arange(len(encoded.text_lengths) + 1))
+        # what a text costs to read: the tokens of all its windows, for sorting batches by size
+        self.lengths = np.add.reduceat(encoded.lengths, self.starts[:-1]) if len(encoded.lengths) else []
+
+    def __len__(self) -> int:
+        return len(self.starts) - 1
+
+    def __getitem__(self, i: int) -> dict:
+        windows = [self.encoded.sequence(w) for w in range(self.starts[i], self.starts[i + 1])]
+        item = {"idx": i, "windows": windows}
+        if self.encoded.labels is not None:
+            item["label"] = self.encoded.label(i)
         return item
 
 
@@ -49,14 +94,20 @@ class Collator:
         return math.ceil(longest / self.pad_to_multiple_of) * self.pad_to_multiple_of
 
     def __call__(self, items: list[dict]) -> dict[str, torch.Tensor]:
-        width = self.width(max(len(item["input_ids"]) for item in items))
-        input_ids = torch.full((len(items), width), self.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(items), width), dtype=torch.long)
-        for row, item in enumerate(items):
-            n = len(item["input_ids"])
-            input_ids[row, :n] = torch.from_numpy(item["input_ids"].astype(np.int64))
-            attention_mask[row, :n] = 1
+        if "windows" in items[0]:  # whole texts of windows: one row per window, `owner` its text's row
+            rows = [w for item in items for w in item["windows"]]
+            owner = [k for k, item in enumerate(items) for _ in item["windows"]]
+        else:
+            rows, owner = [item["input_ids"] for item in items], None
+        width = self.width(max(len(ids) for ids in rows))
+        input_ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for row, ids in enumerate(rows):
+            input_ids[row, : len(ids)] = torch.from_numpy(np.asarray(ids, dtype=np.int64))
+            attention_mask[row, : len(ids)] = 1
         batch = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if owner is not None:
+            batch["owner"] = torch.tensor(owner)
         batch["idx"] = torch.tensor([item["idx"] for item in items])
         if "label" in items[0]:
             batch["labels"] = torch.as_tensor(np.array([item["label"] for item in items]))
@@ -141,6 +192,27 @@ class ResumableDataLoader(DataLoader):
     def __iter__(self) -> Iterator:
         skip = self.batches_done() if self.batches_done else 0
         yield from itertools.islice(super().__iter__(), skip, None)
+
+
+class WindowSampler(SeededRandomSampler):
+    """A random order of the windows of chunked texts that keeps at most `per_text` windows of each
+    text, a new draw every epoch: long texts add variety without multiplying the cost of an epoch."""
+
+    def __init__(self, owners: np.ndarray, per_text: int, seed: int = 0):
+        super().__init__(owners, seed)
+        self.owners, self.per_text = owners, per_text
+        self.size = int(np.minimum(np.bincount(owners), per_text).sum()) if len(owners) else 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[int]:
+        taken: dict[int, int] = {}
+        for i in super().__iter__():
+            owner = int(self.owners[i])
+            if taken.get(owner, 0) < self.per_text:
+                taken[owner] = taken.get(owner, 0) + 1
+                yield i
 
 
 class SortedSampler(Sampler[int]):

@@ -22,12 +22,15 @@ from textcls.data.batching import (
     ResumableDataLoader,
     SeededRandomSampler,
     SortedSampler,
+    TextWindows,
+    WindowSampler,
     length_buckets,
 )
 from textcls.data.io import SPLITS, DataError, clean_split, label_sort_key, load_hub_dataset, read_table
 from textcls.data.multilabel import multi_hot, names_of, positives, read_label_sets, warn_if_single_label
 from textcls.data.split import check_eval_labels, distribution_table, split_train
 from textcls.data.tokens import tokenize_cached
+from textcls.long_text import TextLayout
 
 
 class TextClassificationData(L.LightningDataModule):
@@ -61,7 +64,19 @@ class TextClassificationData(L.LightningDataModule):
         seed: Seed of the splits, the sample and the batch order, also under DDP (linked to
             seed_everything).
         model_name_or_path: The backbone whose tokenizer encodes the texts (linked to the model's).
-        max_length: Texts are truncated to this many tokens; at most the backbone's position limit.
+        max_length: The most tokens the encoder reads at once (special tokens included); at most the
+            backbone's position limit. Longer texts are truncated, or read in windows (`long_text`).
+        truncation: Which tokens of a longer text are kept: "head" (the first), "tail" (the last) or
+            "head_tail" (the first `head_tokens` and the last rest; Sun et al. 2019 found head 128 +
+            tail 382 best on IMDB at 512).
+        head_tokens: Tokens kept from the start by "head_tail" (default: a quarter of max_length).
+        long_text: "truncate" (per `truncation`), or "chunks": a longer text is read as overlapping
+            windows of max_length tokens. Training gives every window its text's label(s);
+            validation, test and predict pool the windows' logits into one answer per text
+            (model.chunk_pooling). Costs one forward pass per window.
+        chunk_stride: Tokens two neighbouring windows share (default: a quarter of max_length).
+        max_chunks_per_text: With "chunks", train on at most this many windows of each text per
+            epoch, drawn anew each epoch (all windows when None); bounds the cost of very long texts.
         batch_size: Training batch size.
         eval_batch_size: Batch size for validation, test and predict (default: 2 x batch_size).
         group_by_length: Form training batches from texts of similar length (less padding, faster).
@@ -97,6 +112,11 @@ class TextClassificationData(L.LightningDataModule):
         seed: int = 42,
         model_name_or_path: str = "distilbert-base-uncased",
         max_length: int = DEFAULT_MAX_LENGTH,
+        truncation: str = "head",
+        head_tokens: int | None = None,
+        long_text: str = "truncate",
+        chunk_stride: int | None = None,
+        max_chunks_per_text: int | None = None,
         batch_size: int = 32,
         eval_batch_size: int | None = None,
         group_by_length: bool = True,
@@ -121,6 +141,10 @@ class TextClassificationData(L.LightningDataModule):
             raise DataError("data.batch_size and data.eval_batch_size must be at least 1")
         if max_length < 2:
             raise DataError(f"data.max_length must be at least 2, got {max_length}")
+        if (problem := self.layout.problem()) is not None:
+            raise DataError(problem)
+        if max_chunks_per_text is not None and max_chunks_per_text < 1:
+            raise DataError(f"data.max_chunks_per_text must be at least 1, got {max_chunks_per_text}")
         if label_columns and not multi_label:
             raise DataError("data.label_columns is for multi-label data: set data.multi_label true")
         if multi_label and not label_separator:
@@ -130,6 +154,12 @@ class TextClassificationData(L.LightningDataModule):
         self.empty_rows: dict[str, list[int]] = {}  # source rows of dropped empty texts, for the data check
 
     # ------------------------------------------------------------------ raw splits
+
+    @property
+    def layout(self) -> TextLayout:
+        """What the encoder reads of each text (max_length, truncation, chunking)."""
+        hp = self.hparams
+        return TextLayout(hp.max_length, hp.truncation, hp.head_tokens, hp.long_text, hp.chunk_stride)
 
     @cached_property
     def tokenizer(self):
@@ -286,9 +316,7 @@ class TextClassificationData(L.LightningDataModule):
             self.encoded[split] = self._encode(self.frames[split])
 
     def _encode(self, frame: pd.DataFrame, with_labels: bool = True) -> EncodedTexts:
-        ids = tokenize_cached(
-            frame["text"].tolist(), self.tokenizer, self.hparams.max_length, self.hparams.cache_dir
-        )
+        ids = tokenize_cached(frame["text"].tolist(), self.tokenizer, self.layout, self.hparams.cache_dir)
         labels = None
         if with_labels:
             index = {name: i for i, name in enumerate(self.label_names)}
@@ -303,7 +331,8 @@ class TextClassificationData(L.LightningDataModule):
                 labels = multi_hot(frame["label"].tolist(), self.label_names)
             else:
                 labels = frame["label"].map(index).to_numpy(dtype=np.int64)
-        return EncodedTexts(*ids, labels)
+        tokens, offsets, owners, text_lengths = ids
+        return EncodedTexts(tokens, offsets, labels, owners, text_lengths)
 
     def _pad_multiple(self) -> int:
         # Tensor cores work on tiles of 8; on CPU extra padding is only extra work.
@@ -319,11 +348,18 @@ class TextClassificationData(L.LightningDataModule):
         # a loader's own generator keeps it from drawing on the global one that dropout uses
         common["generator"] = torch.Generator().manual_seed(self.hparams.seed)
         if not train:
+            # a chunked text is read whole (all its windows in one batch): batches count texts
+            data = TextWindows(data) if self.layout.chunked else data
             size = self.hparams.eval_batch_size or 2 * self.hparams.batch_size
             return DataLoader(data, batch_size=size, sampler=SortedSampler(data.lengths), **common)
         common["batches_done"] = self._train_batches_done
         common["seed"] = self.hparams.seed
-        sampler = SeededRandomSampler(data, self.hparams.seed)
+        per_text = self.hparams.max_chunks_per_text if self.layout.chunked else None
+        sampler = (
+            WindowSampler(data.owners, per_text, self.hparams.seed)
+            if per_text
+            else SeededRandomSampler(data, self.hparams.seed)
+        )
         if not self.hparams.group_by_length:
             return ResumableDataLoader(data, batch_size=self.hparams.batch_size, sampler=sampler, **common)
         batches = LengthGroupedBatchSampler(

@@ -1,4 +1,4 @@
-"""Tokenization, once per text: token ids cached on disk with `datasets`, keyed on everything that shapes them."""
+"""Tokenization, once per text: model inputs cached on disk with `datasets`, keyed on everything that shapes them."""
 
 import hashlib
 import json
@@ -7,7 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-CACHE_VERSION = "1"  # bump when the cached encoding changes shape
+from textcls.long_text import TextLayout, encode_texts
+
+CACHE_VERSION = "2"  # bump when the cached encoding changes shape
 
 
 def default_cache_dir() -> Path:
@@ -15,23 +17,27 @@ def default_cache_dir() -> Path:
 
 
 def tokenize_cached(
-    texts: list[str], tokenizer, max_length: int, cache_dir: str | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Token ids of `texts` as a flat array and offsets, tokenized once and cached on disk.
+    texts: list[str], tokenizer, layout: TextLayout, cache_dir: str | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The model inputs of `texts` (see `long_text.encode_texts`), tokenized once and cached on disk.
 
+    Returns the token ids of all sequences as one flat array, their offsets, the text each sequence
+    reads (`owner`; one sequence per text unless chunked) and each text's full length in tokens.
     The cache key covers the texts themselves, the whole tokenizer (vocabulary, rules and truncation
-    side) and `max_length`, so any change to one of them re-tokenizes.
+    side) and the layout (max_length, truncation, chunking), so any change to one of them re-tokenizes.
     """
     import datasets
 
     key = hashlib.sha256()
-    for part in (CACHE_VERSION, str(max_length), _tokenizer_fingerprint(tokenizer), *texts):
+    for part in (CACHE_VERSION, layout.key(), _tokenizer_fingerprint(tokenizer), *texts):
         key.update(part.encode("utf-8", "surrogatepass") + b"\x00")
     folder = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
 
-    def encode(batch: dict) -> dict:
-        return {"input_ids": tokenizer(batch["text"], truncation=True, max_length=max_length)["input_ids"]}
+    def encode(batch: dict, indices: list[int]) -> dict:
+        out = encode_texts(batch["text"], tokenizer, layout)
+        out["owner"] = [indices[i] for i in out["owner"]]  # the text's index in `texts`, not in the batch
+        return out
 
     was_enabled = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()
@@ -40,9 +46,16 @@ def tokenize_cached(
             encode,
             batched=True,
             batch_size=1000,
+            with_indices=True,
             remove_columns=["text"],
             cache_file_name=str(folder / f"tokens-{key.hexdigest()[:32]}.arrow"),
-            features=datasets.Features({"input_ids": datasets.Sequence(datasets.Value("int32"))}),
+            features=datasets.Features(
+                {
+                    "input_ids": datasets.Sequence(datasets.Value("int32")),
+                    "owner": datasets.Value("int64"),
+                    "text_length": datasets.Value("int64"),
+                }
+            ),
         )
     finally:
         if was_enabled:
@@ -50,7 +63,10 @@ def tokenize_cached(
     column = encoded.data.column("input_ids").combine_chunks()
     offsets = column.offsets.to_numpy()
     tokens = column.flatten().to_numpy()
-    return tokens, offsets - offsets[0]
+    owners = np.asarray(encoded["owner"], dtype=np.int64)
+    text_lengths = np.zeros(len(texts), dtype=np.int64)
+    text_lengths[owners] = np.asarray(encoded["text_length"], dtype=np.int64)
+    return tokens, offsets - offsets[0], owners, text_lengths
 
 
 def _tokenizer_fingerprint(tokenizer) -> str:
