@@ -23,6 +23,7 @@ from textcls.calibration import Calibration
 from textcls.callbacks import PredictionWriter
 from textcls.data import DataError
 from textcls.inference import Predictor
+from textcls.long_text import TextLayout
 from textcls.predictions import DEFAULT_UNCERTAIN_BELOW
 
 LABELS = ["food", "sports", "tech"]
@@ -31,7 +32,7 @@ LABELS = ["food", "sports", "tech"]
 @pytest.fixture(scope="module")
 def predictor(tiny_backbone):
     model = load_classifier(tiny_backbone, LABELS).eval()
-    return Predictor(model, load_tokenizer(tiny_backbone), 16, tiny_backbone)
+    return Predictor(model, load_tokenizer(tiny_backbone), TextLayout(16), tiny_backbone)
 
 
 def test_read_upload_csv_and_jsonl():
@@ -256,3 +257,29 @@ def test_multi_label_app_page_runs_without_a_browser(multi_label_folder):
     assert any("single-label models" in c.value for c in app.caption)
     app.sidebar.checkbox[0].check().run()  # at least one label: never an empty set
     assert not app.exception and not app.subheader[0].value.startswith("Labels: none")
+
+
+# ----------------------------------------------------------------------------- long texts
+
+
+def test_app_page_shows_how_a_chunked_model_reads_long_texts(tiny_backbone, tmp_path):
+    testing = pytest.importorskip("streamlit.testing.v1", reason="streamlit is not installed (the app extra)")
+    from textcls.export import write_folder
+
+    model = load_classifier(tiny_backbone, LABELS).eval()
+    layout = TextLayout(16, long_text="chunks", chunk_stride=4)
+    hparams = {
+        "model": {"chunk_pooling": "max"},
+        "data": {"max_length": 16, "long_text": "chunks", "chunk_stride": 4},
+    }
+    write_folder(
+        Predictor(model, load_tokenizer(tiny_backbone), layout, tiny_backbone, hparams), tmp_path / "m"
+    )
+    app = testing.AppTest.from_function(_app, args=(str(tmp_path / "m"),), default_timeout=60)
+    app.run()
+    assert not app.exception
+    shown = " ".join(m.value for m in app.markdown)
+    assert "Long texts:" in shown and "windows of 16 tokens that share 4 tokens" in shown and "(max)" in shown
+    app.text_area[0].input(" ".join(["pizza recipe bake sauce"] * 10)).run()  # 40 tokens: several windows
+    app.button[0].click().run()
+    assert not app.exception and app.subheader[0].value.startswith("Label: ")

@@ -158,3 +158,62 @@ def test_check_data_command_on_multi_label_data(tmp_path, tiny_backbone, multi_l
     assert report["splits"]["test"]["label_cardinality"] == 1.2
     assert sum(report["splits"]["test"]["class_counts"].values()) == 48
     assert (out / "class_counts.png").stat().st_size > 1000
+
+
+# ----------------------------------------------------------------------------- long texts
+
+
+def _long_rows(n_per_class: int, seed: int) -> list[dict]:
+    """Texts of 10 to 80 words (each one token of the tiny vocabulary): most longer than 16 tokens."""
+    import random
+
+    rng = random.Random(seed)
+    return [
+        {"text": " ".join([r["text"]] * rng.randint(2, 10)), "label": r["label"]}
+        for r in make_rows(n_per_class, seed)
+    ]
+
+
+def test_chunked_texts_report_windows_as_training_reads_them(tmp_path, tiny_backbone):
+    import numpy as np
+
+    from textcls.checks_length import windows_per_text
+    from textcls.long_text import encode_texts
+
+    kw = {"max_length": 16, "long_text": "chunks", "chunk_stride": 5, "max_chunks_per_text": 2}
+    data = _data(tmp_path, tiny_backbone, _long_rows(6, 1), _long_rows(4, 2), **kw)
+    report = check_data(data)
+    test_texts = data.split_frames["test"]["text"].tolist()
+    windows = np.bincount(encode_texts(test_texts, data.tokenizer, data.layout)["owner"])
+    assert windows.max() > 2  # the texts do need several windows
+    w = report["splits"]["test"]["token_lengths"]["windows"]
+    assert w["max"] == windows.max() and w["mean"] == round(float(windows.mean()), 4)
+    assert w["p90"] == float(np.percentile(windows, 90)) and w["cost"] == w["mean"]
+    assert w["train_cost"] == round(float(np.minimum(windows, 2).mean()), 4)
+    # a text of up to 14 content tokens is one window; each further 9 tokens (16 - 2 - 5) add one
+    assert windows_per_text(np.array([14, 15, 23, 24]), data.layout, 2).tolist() == [1, 2, 2, 3]
+    codes = _codes(report)
+    assert "truncation" not in codes  # nothing is cut
+    assert f"{w['cost']:.2f}x" in codes["long_text_cost"]["message"]
+    assert "windows per text: mean" in render(report)
+
+
+def test_most_texts_cut_by_head_truncation_get_a_long_documents_hint(tmp_path, tiny_backbone):
+    train, test = _long_rows(6, 1), _long_rows(4, 2)
+    head = check_data(_data(tmp_path, tiny_backbone, train, test, max_length=16))
+    assert head["splits"]["test"]["token_lengths"]["truncated_share"] > 0.5
+    assert "windows" not in head["splits"]["test"]["token_lengths"]
+    message = _codes(head)["truncation"]["message"]
+    assert "head_tail" in message and "long_text: chunks" in message and "Long documents" in message
+    both = check_data(_data(tmp_path, tiny_backbone, train, test, max_length=16, truncation="head_tail"))
+    message = _codes(both)["truncation"]["message"]
+    assert "first 4 and last tokens are kept" in message and "Long documents" not in message
+    # a few long texts: the plain warning, no hint
+    few = check_data(_data(tmp_path, tiny_backbone, make_rows(10, 1) + train[:3], test, max_length=16))
+    cut = {
+        p["message"].split(" of ")[1].split()[0]: p["message"]
+        for p in few["problems"]
+        if p["code"] == "truncation"
+    }
+    assert few["splits"]["train"]["token_lengths"]["truncated_share"] < 0.5
+    assert "Long documents" not in cut["train"] and "Long documents" in cut["test"]

@@ -192,3 +192,59 @@ def test_onnx_export_agrees_with_pytorch(trained, tmp_path):
     # batch and sequence axes are dynamic: another batch size and length runs too
     assert onnx_probs(onnx_session(folder / ONNX_FILE), predictor, texts[:3], batch_size=3).shape == (3, 3)
     assert torch.equal(torch.as_tensor(torch_probs.argmax(-1)), torch.as_tensor(ort_probs.argmax(-1)))
+
+
+# ----------------------------------------------------------------------------- long texts in the card
+
+
+def _card_predictor(backbone: str, pooling: str = "mean", **layout):
+    from textcls.backbone import load_classifier, load_tokenizer
+    from textcls.inference import Predictor
+    from textcls.long_text import TextLayout
+
+    model = load_classifier(backbone, ["food", "sports", "tech"]).eval()
+    hparams = {
+        "model": {"model_name_or_path": backbone, "chunk_pooling": pooling},
+        "data": {"max_length": 16, **layout},
+    }
+    return Predictor(model, load_tokenizer(backbone), TextLayout(16, **layout), backbone, hparams)
+
+
+def _python_blocks(card: str) -> list[str]:
+    return [block.split("```")[0] for block in card.split("```python\n")[1:]]
+
+
+def test_card_of_a_chunked_model_says_pipeline_cannot_and_its_textcls_call_works(tiny_backbone, tmp_path):
+    from textcls.export import write_folder
+
+    predictor = _card_predictor(tiny_backbone, "max", long_text="chunks", chunk_stride=4)
+    folder = tmp_path / "chunked"
+    write_folder(predictor, folder)
+    card = (folder / "README.md").read_text()
+    assert "in overlapping windows of 16 tokens that share 4 tokens" in card and "pooled (max)" in card
+    assert "A plain `transformers.pipeline` on this folder cannot read texts this way (windows)" in card
+    assert "long_text: chunks" in card and "chunk_stride: 4" in card  # training settings
+    # the card's textcls snippet runs as printed on the exported folder, and reads LONG_TEXT in windows
+    [snippet] = [b for b in _python_blocks(card) if "load_predictor" in b]
+    snippet = snippet.replace("path/to/this/folder", str(folder)).replace('["some text"]', "[LONG_TEXT]")
+    *setup, call = snippet.strip().splitlines()
+    scope = {"LONG_TEXT": LONG_TEXT}
+    exec("\n".join([*setup, f"probs = {call.split('  #')[0]}"]), scope)
+    np.testing.assert_allclose(scope["probs"], predictor.predict_probs([LONG_TEXT]), atol=1e-6)
+    assert len(predictor.encode([LONG_TEXT])["input_ids"]) > 1  # several windows were pooled
+
+
+def test_card_notes_pipeline_only_for_layouts_it_cannot_follow(tiny_backbone):
+    from textcls.model_card import model_card
+
+    head = model_card(_card_predictor(tiny_backbone))
+    assert (
+        "a longer text is cut to its first tokens" in head
+        and "`pipeline(..., truncation=True)` does the same" in head
+    )
+    assert "cannot" not in head and "load_predictor" not in head
+    head_tail = model_card(_card_predictor(tiny_backbone, truncation="head_tail", head_tokens=6))
+    assert "cut to its first 6 tokens and its last ones" in head_tail
+    assert "cannot read texts this way (head_tail truncation)" in head_tail and "load_predictor(" in head_tail
+    tail = model_card(_card_predictor(tiny_backbone, truncation="tail"))
+    assert "cut to its last tokens" in tail and "(tail truncation)" in tail

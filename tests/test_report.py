@@ -122,3 +122,98 @@ def test_logged_test_metrics_equal_metrics_json(tmp_path, tiny_backbone, data_fi
     preds = pd.read_csv(Path(logger.log_dir) / "predictions.csv")
     if absent:
         assert "tech" not in set(preds["predicted_label"]) | set(preds["true_label"])
+
+
+# ----------------------------------------------------------------------------- score by text length
+
+
+def test_length_buckets_are_quartiles_and_ties_stay_together():
+    from textcls.report_length import by_length_table, length_buckets
+
+    lengths = np.array([10, 11, 12, 13, 20, 21, 22, 23, 30, 31, 32, 33, 40, 41, 42, 90])
+    assert np.bincount(length_buckets(lengths)).tolist() == [4, 4, 4, 4]
+    assert length_buckets(np.full(7, 16)).tolist() == [0] * 7  # one length: one bucket
+    y_true = np.zeros(16, dtype=int)
+    y_pred = np.array([0] * 4 + [0, 0, 0, 1] + [0, 1, 1, 1] + [1] * 4)  # accuracy 1, 3/4, 1/4, 0
+    table = by_length_table(lengths, y_true, y_pred, multi_label=False)
+    assert table["rows"].tolist() == [4, 4, 4, 4] and table["accuracy"].tolist() == [1.0, 0.75, 0.25, 0.0]
+    assert table["min_tokens"].tolist() == [10, 20, 30, 40] and table["max_tokens"].tolist() == [
+        13,
+        23,
+        33,
+        90,
+    ]
+
+
+def test_multi_label_score_by_length_is_macro_f1_at_the_thresholds(tmp_path):
+    import json
+
+    from textcls.metrics import compute_multilabel_scores
+    from textcls.report_length import write_by_length
+    from textcls.thresholds import Thresholds
+
+    rng = np.random.default_rng(0)
+    labels = [("a",), ("a", "b"), ("b",), ("c",)] * 5
+    test = pd.DataFrame({"label": labels})
+    probs = rng.random((20, 3))
+    lengths = np.arange(20) * 3 + 5
+    (tmp_path / "report.md").write_text("# Test report\n")
+    metrics = {"model": "m"}
+    thresholds = Thresholds([0.3, 0.5, 0.7], [True] * 3, [])
+    table = write_by_length(tmp_path, metrics, test, probs, ["a", "b", "c"], lengths, thresholds)
+    y_true = np.array([[n in row for n in "abc"] for row in labels], dtype=int)
+    y_pred = (probs >= np.array([0.3, 0.5, 0.7])).astype(int)
+    first = slice(0, 5)  # lengths rise with the row: the first quartile is the first 5 rows
+    assert table["rows"].tolist() == [5] * 4
+    assert table["f1_macro"][0] == pytest.approx(
+        compute_multilabel_scores(y_true[first], y_pred[first])["f1_macro"]
+    )
+    assert json.loads((tmp_path / "metrics.json").read_text())["by_length"] == table.to_dict(orient="records")
+    assert (
+        "## By text length" in (tmp_path / "report.md").read_text()
+        and "macro F1" in (tmp_path / "report.md").read_text()
+    )
+
+
+def test_report_by_length_of_chunked_long_texts(tmp_path, tiny_backbone):
+    import random
+
+    rng = random.Random(3)
+    rows = {
+        split: [
+            {"text": " ".join([r["text"]] * rng.randint(1, 8)), "label": r["label"]}
+            for r in make_rows(n, seed)
+        ]
+        for split, n, seed in (("train", 10, 1), ("test", 8, 2))
+    }
+    data = TextClassificationData(
+        train_file=str(write_jsonl(tmp_path / "train.jsonl", rows["train"])),
+        test_file=str(write_jsonl(tmp_path / "test.jsonl", rows["test"])),
+        model_name_or_path=tiny_backbone,
+        max_length=16,
+        long_text="chunks",
+        batch_size=8,
+        cache_dir=str(tmp_path / "cache"),
+    )
+    logger = TensorBoardLogger(tmp_path / "logs", name="tiny")
+    trainer = L.Trainer(
+        accelerator="cpu",
+        logger=logger,
+        callbacks=[TestReport(explain_mistakes=0)],
+        enable_progress_bar=False,
+    )
+    trainer.test(TextClassifier(tiny_backbone, data.label_names), datamodule=data)
+    folder = Path(logger.log_dir)
+    table = pd.read_csv(folder / "by_length.csv")
+    assert table["rows"].sum() == len(rows["test"]) == 24 and len(table) == 4
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["by_length"] == table.to_dict(orient="records")
+    assert "## By text length" in (folder / "report.md").read_text()
+    # each bucket's accuracy is that of the predictions whose full token length falls in its range
+    preds = pd.read_csv(folder / "predictions.csv")
+    preds["tokens"] = [len(ids) for ids in data.tokenizer(preds["text"].tolist())["input_ids"]]
+    assert preds["tokens"].max() > 16  # the texts were read in several windows
+    for bucket in table.itertuples():
+        inside = preds[preds["tokens"].between(bucket.min_tokens, bucket.max_tokens)]
+        assert len(inside) == bucket.rows
+        assert bucket.accuracy == pytest.approx((inside["true_label"] == inside["predicted_label"]).mean())

@@ -170,6 +170,7 @@ def page(model_path: str) -> None:
     from textcls.data import DataError
     from textcls.explain import ExplainError
     from textcls.inference import load_predictor
+    from textcls.model_card import describe_layout
 
     st.set_page_config(page_title="textcls", layout="wide")
 
@@ -252,6 +253,8 @@ def page(model_path: str) -> None:
     st.write("Labels:", ", ".join(predictor.label_names))
     st.write("Backbone:", predictor.hparams.get("model", {}).get("model_name_or_path", str(predictor.source)))
     st.write("Max length:", predictor.max_length)
+    # the predictor already reads texts this way: shown so a user knows what a long text's answer rests on
+    st.write("Long texts:", describe_layout(predictor.layout, predictor.chunk_pooling))
     if predictor.multi_label:
         st.write("Thresholds:", dict(zip(predictor.label_names, predictor.thresholds.values, strict=True)))
     else:

@@ -16,6 +16,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_info
 
 from textcls import checks_multilabel as ml
+from textcls.checks_length import length_problems, render_lines, token_lengths
 from textcls.data import SPLITS, DataError, TextClassificationData, label_sort_key
 from textcls.data.multilabel import names_of
 from textcls.data.split import distribution_table
@@ -30,15 +31,17 @@ class DataCheck(Callback):
 
     Reports rows, class counts and shares per split, labels only in validation/test, labels that
     differ only by case or spacing, small classes, empty and duplicate texts, texts shared between
-    splits, and token lengths; for multi-label data the counts are each label's positive texts, with
-    labels per text, texts with no label and the label pairs most often together. Writes
+    splits, and token lengths (for texts read in windows, also windows per text and their cost); for
+    multi-label data the counts are each label's positive texts, with labels per text, texts with no
+    label and the label pairs most often together. Writes
     `data_check.json`, `split_rows.json` and `class_counts.png` into the run's log folder. Errors
     stop `fit` with one line; the rest are warnings.
 
     Args:
         enabled: Check the data at the start of `fit`.
         min_class_examples: Warn about classes with fewer training examples than this.
-        truncation_warning: Warn when more than this share of a split's texts is cut at data.max_length.
+        truncation_warning: Warn when more than this share of a split's texts is longer than
+            data.max_length: cut, or with data.long_text: chunks read in windows (the warning gives the cost).
         length_sample: Measure token lengths on at most this many texts per split (a seeded sample).
         examples: How many example texts or rows each problem lists.
     """
@@ -97,7 +100,8 @@ def check_data(
     """Counts, token lengths and problems of every labelled split.
 
     Returns a dict with `labels`, `max_length`, `multi_label`, `splits` (per split: rows, class_counts,
-    class_shares, token_lengths; for multi-label data also label_cardinality, max_labels_per_text,
+    class_shares, token_lengths (with `windows` per text and their cost when data.long_text is chunks,
+    see textcls/checks_length.py); for multi-label data also label_cardinality, max_labels_per_text,
     no_label_rows and no_label_share), `co_occurrence` (multi-label: the top label pairs of train) and
     `problems` (each: level "error" or "warning", code, message, examples).
     """
@@ -125,9 +129,9 @@ def check_data(
             "class_counts": {name: int(counts.get(name, 0)) for name in ordered},
             "class_shares": {name: round(float(counts.get(name, 0)) / len(frame), 4) for name in ordered},
             **(ml.label_set_stats(frame) if multi else {}),
-            "token_lengths": _token_lengths(data, frame, length_sample),
+            "token_lengths": token_lengths(data, frame, length_sample),
         }
-    problems += _truncation(splits, data.hparams.max_length, truncation_warning, data.token_limit)
+    problems += length_problems(splits, data.layout, truncation_warning, data.token_limit)
     report = {"labels": labels, "max_length": data.hparams.max_length, "multi_label": multi, "splits": splits}
     if multi:
         report["co_occurrence"] = ml.co_occurrence(frames["train"]) if "train" in frames else []
@@ -289,48 +293,6 @@ def _leakage(frames: dict[str, pd.DataFrame], examples: int) -> list[dict]:
     return out
 
 
-def _token_lengths(data: TextClassificationData, frame: pd.DataFrame, sample: int) -> dict:
-    texts = frame["text"]
-    if len(texts) > sample:
-        texts = texts.sample(n=sample, random_state=data.hparams.seed)
-    # untruncated lengths (special tokens included), to see how much max_length cuts off
-    ids = data.tokenizer(texts.tolist(), add_special_tokens=True, truncation=False, verbose=False)[
-        "input_ids"
-    ]
-    lengths = np.array([len(x) for x in ids])
-    return {
-        "median": float(np.median(lengths)),
-        "p90": float(np.percentile(lengths, 90)),
-        "p99": float(np.percentile(lengths, 99)),
-        "max": int(lengths.max()),
-        "truncated_share": round(float((lengths > data.hparams.max_length).mean()), 4),
-        "measured_texts": len(lengths),
-    }
-
-
-def _truncation(splits: dict, max_length: int, threshold: float, limit: int | None = None) -> list[dict]:
-    if limit is not None and max_length >= limit:
-        advice = f"that is the backbone's limit ({limit} tokens): shorten the texts or use a longer-context backbone"
-    elif limit is not None:
-        advice = f"consider raising data.max_length (the backbone takes at most {limit})"
-    else:
-        advice = "consider raising data.max_length"
-    out = []
-    for split, info in splits.items():
-        lengths = info["token_lengths"]
-        if lengths["truncated_share"] > threshold:
-            out.append(
-                _problem(
-                    "warning",
-                    "truncation",
-                    f"{lengths['truncated_share']:.1%} of {split} texts are longer than data.max_length="
-                    f"{max_length} tokens and are cut; p90 is {lengths['p90']:.0f} and p99 "
-                    f"{lengths['p99']:.0f} tokens: {advice}",
-                )
-            )
-    return out
-
-
 def raise_on_errors(report: dict) -> None:
     """Raise DataError (one line) naming the first error and how many more there are."""
     errors = [p for p in report["problems"] if p["level"] == "error"]
@@ -355,10 +317,12 @@ def render(report: dict, table: bool = True) -> str:
     lines.append(f"Token lengths (max_length {report['max_length']}):")
     for split, info in splits.items():
         t = info["token_lengths"]
+        longer = "in windows" if "windows" in t else "truncated"  # chunked texts are read whole
         lines.append(
             f"  {split:<10} median {t['median']:.0f}  p90 {t['p90']:.0f}  p99 {t['p99']:.0f}  max {t['max']}  "
-            f"truncated {t['truncated_share']:.1%}"
+            f"{longer} {t['truncated_share']:.1%}"
         )
+    lines += render_lines(splits)
     if not report["problems"]:
         lines.append("Data check: no problems found")
     for problem in report["problems"]:

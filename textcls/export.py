@@ -4,7 +4,8 @@ The folder loads with `transformers.pipeline("text-classification", model=folder
 `textcls predict --ckpt_path folder`, and in the web app. A multi-label model's config says
 `problem_type: multi_label_classification`, so `pipeline` applies a sigmoid per label, as textcls
 does; its per-label thresholds travel in thresholds.json (it has no temperature: calibration.json is
-single-label only).
+single-label only). A model trained on windows or on the end of its texts reads texts in a way
+`pipeline` cannot; its model card (textcls/model_card.py) says so and shows the textcls call.
 """
 
 import json
@@ -26,6 +27,7 @@ from textcls.checkpoint import (
     measured_checkpoint,
 )
 from textcls.inference import Predictor, load_predictor
+from textcls.model_card import model_card
 from textcls.thresholds import decide
 
 ONNX_FILE = "model.onnx"
@@ -132,145 +134,6 @@ def write_folder(predictor: Predictor, folder: Path) -> None:
         if path is not None:
             shutil.copyfile(path, folder / path.name)
     (folder / "README.md").write_text(model_card(predictor), encoding="utf-8")
-
-
-def model_card(predictor: Predictor) -> str:
-    """A short README: what the model is, how to use it, its data, test metrics and training settings."""
-    model_hp = predictor.hparams.get("model", {})
-    data_hp = predictor.hparams.get("data", {})
-    backbone = model_hp.get("model_name_or_path", "?")
-    lines = [
-        "---",
-        "library_name: transformers",
-        "pipeline_tag: text-classification",
-        "---",
-        "",
-        "# Text classifier",
-        "",
-        *_use_lines(predictor, backbone),
-        f"Texts were truncated to {predictor.max_length} tokens in training; pass `truncation=True` "
-        "to do the same. Or: `textcls predict --ckpt_path path/to/this/folder --data.predict_file texts.csv`.",
-        "",
-        *_confidence_lines(predictor),
-        *_threshold_lines(predictor),
-        "## Data",
-        "",
-    ]
-    for key in ("train_file", "val_file", "test_file", "dataset_name", "dataset_config_name"):
-        if data_hp.get(key):
-            lines.append(f"- {key}: `{data_hp[key]}`")
-    keys = ["val_fraction", "test_fraction", "train_sample", "text_column", "label_column", "seed"]
-    if predictor.multi_label:
-        keys[-1:-1] = ["multi_label", "label_columns", "label_separator"]
-    for key in keys:
-        if key in data_hp and data_hp[key] is not None:
-            lines.append(f"- {key}: {data_hp[key]}")
-    lines += ["", "## Test metrics", ""]
-    metrics = predictor.metrics
-    if metrics:
-        lines += ["| metric | value |", "|---|---|"]
-        lines += [f"| {k} | {_fmt(v)} |" for k, v in _flatten(metrics).items()]
-    else:
-        lines.append("No test report of this checkpoint was found (run `textcls test` before exporting).")
-    lines += ["", "## Training settings", ""]
-    for key, value in model_hp.items():
-        if key != "label_names":
-            lines.append(f"- {key}: {value}")
-    for key in ("max_length", "batch_size"):
-        if key in data_hp:
-            lines.append(f"- {key}: {data_hp[key]}")
-    for key in ("epoch", "global_step"):
-        if predictor.hparams.get(key) is not None:
-            lines.append(f"- checkpoint {key}: {predictor.hparams[key]}")
-    lines += ["", "Exported with `textcls export` from `" + str(predictor.source) + "`.", ""]
-    return "\n".join(lines)
-
-
-def _use_lines(predictor: Predictor, backbone: str) -> list[str]:
-    names = ", ".join(f"`{n}`" for n in predictor.label_names)
-    if not predictor.multi_label:
-        return [
-            f"Fine-tuned from `{backbone}` with textcls to classify text into "
-            f"{len(predictor.label_names)} classes: {names}.",
-            "",
-            "## Use",
-            "",
-            "```python",
-            "from transformers import pipeline",
-            'classify = pipeline("text-classification", model="path/to/this/folder")',
-            'classify(["some text"], top_k=None, truncation=True)  # all class probabilities',
-            "```",
-            "",
-        ]
-    return [
-        f"Fine-tuned from `{backbone}` with textcls for multi-label classification: a text gets any "
-        f"number of these {len(predictor.label_names)} labels: {names}. Each label has its own "
-        "probability (a sigmoid, `problem_type: multi_label_classification`), and a text gets every "
-        f"label whose probability reaches that label's threshold ({THRESHOLDS_FILE}).",
-        "",
-        "## Use",
-        "",
-        "```python",
-        "import json",
-        "from transformers import pipeline",
-        'classify = pipeline("text-classification", model="path/to/this/folder")',
-        'thresholds = json.load(open("path/to/this/folder/thresholds.json"))["values"]',
-        "scores = classify(['some text'], top_k=None, truncation=True)[0]  # each label's probability",
-        "cutoff = {classify.model.config.id2label[i]: t for i, t in enumerate(thresholds)}",
-        'labels = [s["label"] for s in scores if s["score"] >= cutoff[s["label"]]]',
-        "```",
-        "",
-    ]
-
-
-def _threshold_lines(predictor: Predictor) -> list[str]:
-    if predictor.thresholds is None:
-        return []
-    t = predictor.thresholds
-    tuned = t.tuned or [False] * len(t.values)
-    positives = t.positives or [None] * len(t.values)
-    lines = [
-        "## Thresholds",
-        "",
-        "Each label's probability cut-off: tuned to the best F1 on the validation split, or the global "
-        "`model.threshold` where it was not tuned (tuning off, or too few validation positives). "
-        "`textcls predict --prediction.at_least_one true` gives a text with no label its top-scoring one.",
-        "",
-        "| label | threshold | tuned | validation positives |",
-        "|---|---|---|---|",
-    ]
-    rows = zip(predictor.label_names, t.values, tuned, positives, strict=True)
-    lines += [f"| {n} | {v:.4f} | {'yes' if k else 'no'} | {'' if p is None else p} |" for n, v, k, p in rows]
-    return [*lines, ""]
-
-
-def _confidence_lines(predictor: Predictor) -> list[str]:
-    if predictor.calibration is None:
-        return []
-    t = predictor.calibration.temperature
-    return [
-        "## Confidence",
-        "",
-        f"textcls calibrates probabilities by temperature scaling: softmax(logits / {t:.4f}), the temperature",
-        f"fitted on the validation split ({CALIBRATION_FILE}). `pipeline` alone returns the raw softmax;",
-        f"`pipeline(..., function_to_apply='none')` gives the logits to divide by {t:.4f}.",
-        "",
-    ]
-
-
-def _flatten(metrics: dict, prefix: str = "") -> dict:
-    """Numbers and short strings of a (nested) report, one level of keys joined by '/'."""
-    out = {}
-    for key, value in metrics.items():
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{prefix}{key}/"))
-        elif isinstance(value, (int, float, str)) and not isinstance(value, bool):
-            out[f"{prefix}{key}"] = value
-    return out
-
-
-def _fmt(value) -> str:
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 # ----------------------------------------------------------------------------- ONNX

@@ -29,6 +29,7 @@ from textcls.checkpoint import file_sha256
 from textcls.data import SPLITS
 from textcls.metrics import compute_metrics, present_labels
 from textcls.predictions import gather_in_order
+from textcls.report_length import write_by_length
 from textcls.report_markdown import markdown_head, md_table
 from textcls.report_multilabel import write_multilabel_report
 
@@ -223,11 +224,13 @@ class TestReport(Callback):
     reliability_diagram.png and precision_coverage.png (the figures also logged to TensorBoard),
     predictions.csv, misclassified.csv and report.md, which compares with the baselines of the same
     config when `textcls baseline` has written them, and explanations.html (with .json): the most
-    confident mistakes, each word shaded by its Integrated Gradients score for the wrong label. Probabilities are temperature-scaled by the
-    checkpoint's temperature. For a multi-label model: metrics.json (at the model's thresholds and at
-    0.5), per_label.csv, predictions.csv, misclassified.csv (missing and extra labels), label_f1.png
-    (also in TensorBoard) and report.md (see textcls/report_multilabel.py). The time `fit` took up to
-    each checkpoint is stored in the checkpoint as `train_seconds`.
+    confident mistakes, each word shaded by its Integrated Gradients score for the wrong label.
+    Probabilities are temperature-scaled by the checkpoint's temperature. For a multi-label model:
+    metrics.json (at the model's thresholds and at 0.5), per_label.csv, predictions.csv,
+    misclassified.csv (missing and extra labels), label_f1.png (also in TensorBoard) and report.md
+    (see textcls/report_multilabel.py). Both add by_length.csv: the score per quartile of text length
+    (textcls/report_length.py). The time `fit` took up to each checkpoint is stored in the checkpoint
+    as `train_seconds`.
 
     Args:
         enabled: Write the report after `test`.
@@ -317,6 +320,9 @@ class TestReport(Callback):
             metrics, figures = write_report(
                 folder, test, probs, pl_module.label_names, info, baselines, calibration
             )
+        lengths = data.encoded["test"].text_lengths[rows]  # full lengths: what truncation or windows faced
+        ml_thresholds = pl_module.thresholds if multi_label else None
+        write_by_length(folder, metrics, test, probs, pl_module.label_names, lengths, ml_thresholds)
         self._log_to_tensorboard(trainer, pl_module, data, metrics, figures)
         if self.explain_mistakes > 0 and not multi_label:
             self._explain(folder, test, probs, pl_module, data)

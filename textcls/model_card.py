@@ -1,0 +1,198 @@
+"""The model card (README.md) of an exported folder: what the model is, how to use it, how it reads
+long texts, its data, test metrics and training settings.
+
+A model trained on windows (`data.long_text: chunks`) or on the end of its texts (`tail`, `head_tail`)
+reads texts in a way `transformers.pipeline` cannot (it keeps the first tokens): the card says so and
+shows the textcls call that reads them as in training.
+"""
+
+from textcls.checkpoint import CALIBRATION_FILE, THRESHOLDS_FILE
+from textcls.inference import Predictor
+from textcls.long_text import TextLayout
+
+
+def model_card(predictor: Predictor) -> str:
+    """A short README: what the model is, how to use it, its data, test metrics and training settings."""
+    model_hp = predictor.hparams.get("model", {})
+    data_hp = predictor.hparams.get("data", {})
+    backbone = model_hp.get("model_name_or_path", "?")
+    lines = [
+        "---",
+        "library_name: transformers",
+        "pipeline_tag: text-classification",
+        "---",
+        "",
+        "# Text classifier",
+        "",
+        *_use_lines(predictor, backbone),
+        *_layout_lines(predictor),
+        *_confidence_lines(predictor),
+        *_threshold_lines(predictor),
+        "## Data",
+        "",
+    ]
+    for key in ("train_file", "val_file", "test_file", "dataset_name", "dataset_config_name"):
+        if data_hp.get(key):
+            lines.append(f"- {key}: `{data_hp[key]}`")
+    keys = ["val_fraction", "test_fraction", "train_sample", "text_column", "label_column", "seed"]
+    if predictor.multi_label:
+        keys[-1:-1] = ["multi_label", "label_columns", "label_separator"]
+    for key in keys:
+        if key in data_hp and data_hp[key] is not None:
+            lines.append(f"- {key}: {data_hp[key]}")
+    lines += ["", "## Test metrics", ""]
+    metrics = predictor.metrics
+    if metrics:
+        lines += ["| metric | value |", "|---|---|"]
+        lines += [f"| {k} | {_fmt(v)} |" for k, v in _flatten(metrics).items()]
+    else:
+        lines.append("No test report of this checkpoint was found (run `textcls test` before exporting).")
+    lines += ["", "## Training settings", ""]
+    for key, value in model_hp.items():
+        if key != "label_names":
+            lines.append(f"- {key}: {value}")
+    for key in (
+        "max_length",
+        "truncation",
+        "head_tokens",
+        "long_text",
+        "chunk_stride",
+        "max_chunks_per_text",
+    ):
+        if data_hp.get(key) is not None:
+            lines.append(f"- {key}: {data_hp[key]}")
+    for key in ("batch_size",):
+        if key in data_hp:
+            lines.append(f"- {key}: {data_hp[key]}")
+    for key in ("epoch", "global_step"):
+        if predictor.hparams.get(key) is not None:
+            lines.append(f"- checkpoint {key}: {predictor.hparams[key]}")
+    lines += ["", "Exported with `textcls export` from `" + str(predictor.source) + "`.", ""]
+    return "\n".join(lines)
+
+
+def _use_lines(predictor: Predictor, backbone: str) -> list[str]:
+    names = ", ".join(f"`{n}`" for n in predictor.label_names)
+    if not predictor.multi_label:
+        return [
+            f"Fine-tuned from `{backbone}` with textcls to classify text into "
+            f"{len(predictor.label_names)} classes: {names}.",
+            "",
+            "## Use",
+            "",
+            "```python",
+            "from transformers import pipeline",
+            'classify = pipeline("text-classification", model="path/to/this/folder")',
+            'classify(["some text"], top_k=None, truncation=True)  # all class probabilities',
+            "```",
+            "",
+        ]
+    return [
+        f"Fine-tuned from `{backbone}` with textcls for multi-label classification: a text gets any "
+        f"number of these {len(predictor.label_names)} labels: {names}. Each label has its own "
+        "probability (a sigmoid, `problem_type: multi_label_classification`), and a text gets every "
+        f"label whose probability reaches that label's threshold ({THRESHOLDS_FILE}).",
+        "",
+        "## Use",
+        "",
+        "```python",
+        "import json",
+        "from transformers import pipeline",
+        'classify = pipeline("text-classification", model="path/to/this/folder")',
+        'thresholds = json.load(open("path/to/this/folder/thresholds.json"))["values"]',
+        "scores = classify(['some text'], top_k=None, truncation=True)[0]  # each label's probability",
+        "cutoff = {classify.model.config.id2label[i]: t for i, t in enumerate(thresholds)}",
+        'labels = [s["label"] for s in scores if s["score"] >= cutoff[s["label"]]]',
+        "```",
+        "",
+    ]
+
+
+def describe_layout(layout: TextLayout, pooling: str = "mean") -> str:
+    """How a model reads a text, in words: at most `max_length` tokens, and what happens to the rest."""
+    reads = f"at most {layout.max_length} tokens at once (special tokens included)"
+    if layout.chunked:
+        return (
+            f"{reads}; a longer text is read whole, in overlapping windows of {layout.max_length} tokens "
+            f"that share {layout.stride} tokens, and the windows' logits are pooled ({pooling}) into one answer"
+        )
+    kept = {
+        "head": "its first tokens",
+        "tail": "its last tokens",
+        "head_tail": f"its first {layout.head} tokens and its last ones",
+    }[layout.truncation]
+    return f"{reads}; a longer text is cut to {kept}"
+
+
+def _layout_lines(predictor: Predictor) -> list[str]:
+    layout = predictor.layout
+    lines = ["## Long texts", "", f"The model reads {describe_layout(layout, predictor.chunk_pooling)}.", ""]
+    command = "`textcls predict --ckpt_path path/to/this/folder --data.predict_file texts.csv`"
+    if not layout.chunked and layout.truncation == "head":
+        # the exported tokenizer stops at max_length: `pipeline` keeps what training kept
+        return [*lines, f"`pipeline(..., truncation=True)` does the same, and so does {command}.", ""]
+    how = "windows" if layout.chunked else f"{layout.truncation} truncation"
+    return [
+        *lines,
+        f"A plain `transformers.pipeline` on this folder cannot read texts this way ({how}): with "
+        f"`truncation=True` it keeps only the first {layout.max_length} tokens, so on longer texts its "
+        "answers differ from the tested model's. textcls reads them as in training:",
+        "",
+        "```python",
+        "from textcls.inference import load_predictor",
+        'load_predictor("path/to/this/folder").predict_probs(["some text"])  # as in training',
+        "```",
+        "",
+        f"Or: {command}.",
+        "",
+    ]
+
+
+def _threshold_lines(predictor: Predictor) -> list[str]:
+    if predictor.thresholds is None:
+        return []
+    t = predictor.thresholds
+    tuned = t.tuned or [False] * len(t.values)
+    positives = t.positives or [None] * len(t.values)
+    lines = [
+        "## Thresholds",
+        "",
+        "Each label's probability cut-off: tuned to the best F1 on the validation split, or the global "
+        "`model.threshold` where it was not tuned (tuning off, or too few validation positives). "
+        "`textcls predict --prediction.at_least_one true` gives a text with no label its top-scoring one.",
+        "",
+        "| label | threshold | tuned | validation positives |",
+        "|---|---|---|---|",
+    ]
+    rows = zip(predictor.label_names, t.values, tuned, positives, strict=True)
+    lines += [f"| {n} | {v:.4f} | {'yes' if k else 'no'} | {'' if p is None else p} |" for n, v, k, p in rows]
+    return [*lines, ""]
+
+
+def _confidence_lines(predictor: Predictor) -> list[str]:
+    if predictor.calibration is None:
+        return []
+    t = predictor.calibration.temperature
+    return [
+        "## Confidence",
+        "",
+        f"textcls calibrates probabilities by temperature scaling: softmax(logits / {t:.4f}), the temperature",
+        f"fitted on the validation split ({CALIBRATION_FILE}). `pipeline` alone returns the raw softmax;",
+        f"`pipeline(..., function_to_apply='none')` gives the logits to divide by {t:.4f}.",
+        "",
+    ]
+
+
+def _flatten(metrics: dict, prefix: str = "") -> dict:
+    """Numbers and short strings of a (nested) report, one level of keys joined by '/'."""
+    out = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}/"))
+        elif isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _fmt(value) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
