@@ -16,6 +16,7 @@ from textcls.calibration import Calibration
 from textcls.explain import baseline_ids, explain_predictor, explain_texts, text_positions
 from textcls.explain_view import Explanation, WordScore, explanations_html, write_atomic, write_explanations
 from textcls.inference import Predictor, load_predictor
+from textcls.long_text import TextLayout
 
 pytest.importorskip("captum", reason="captum is not installed (the explain extra)")
 
@@ -120,7 +121,9 @@ def test_truncated_texts_say_so(network):
 def predictor(tiny_backbone):
     model = load_classifier(tiny_backbone, LABELS).eval()
     calibration = Calibration(2.0, np.array([0.9, 0.6]), np.array([True, False]))
-    return Predictor(model, load_tokenizer(tiny_backbone), 16, Path(tiny_backbone), calibration=calibration)
+    return Predictor(
+        model, load_tokenizer(tiny_backbone), TextLayout(16), Path(tiny_backbone), calibration=calibration
+    )
 
 
 def test_label_and_probability_are_the_predictors(predictor):
