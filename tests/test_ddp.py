@@ -63,3 +63,26 @@ def test_ddp_multi_label_thresholds_are_tuned_on_every_validation_row(
     assert len(data.frames["validation"]) % 2 == 1
     # the thresholds were tuned on both ranks' rows, each row once
     assert ckpt["thresholds"]["positives"] == data.class_counts("validation")
+
+
+@pytest.mark.slow
+def test_ddp_chunked_texts_stay_whole_on_one_rank(tmp_path, tiny_backbone, data_files):
+    """With data.long_text chunks, validation, test and predict batches hold whole texts, so a text's
+    windows are pooled on the rank that reads them: 2 ranks predict what 1 process does, per text,
+    in input order."""
+    config = write_config(tmp_path, tiny_backbone, data_files, max_epochs=1)
+    settings = yaml.safe_load(config.read_text())
+    settings["data"].update(max_length=8, long_text="chunks", chunk_stride=2)
+    config.write_text(yaml.safe_dump(settings))
+    run("fit", "--config", str(config), *DDP, cwd=tmp_path)
+    single, double = tmp_path / "single.csv", tmp_path / "double.csv"
+    common = ("predict", "--config", str(config), "--ckpt_path", "last")
+    run(*common, "--prediction.output_path", str(single), "--trainer.devices", "1", cwd=tmp_path)
+    run(*common, "--prediction.output_path", str(double), *DDP, cwd=tmp_path)
+    one, two = pd.read_csv(single), pd.read_csv(double)
+    assert two["text"].tolist() == pd.read_csv(data_files["predict"])["text"].tolist()
+    columns = [c for c in one.columns if c.startswith("prob_")]
+    assert (abs(one[columns].to_numpy() - two[columns].to_numpy()) < 1e-5).all()
+    run("test", "--config", str(config), *DDP, "--ckpt_path", "last", cwd=tmp_path)
+    report = sorted((tmp_path / "logs" / "tiny").glob("version_*/metrics.json"))[-1].parent
+    assert len(pd.read_csv(report / "predictions.csv")) == 30  # texts, each once

@@ -254,3 +254,37 @@ def test_chunked_model_predicts_one_row_per_text_everywhere_alike(tmp_path, tiny
         cwd=tmp_path,
     )
     np.testing.assert_allclose(pd.read_csv(out)[columns].to_numpy(), probs, atol=1e-5)
+
+
+def test_multi_label_texts_in_windows(tmp_path, tiny_backbone, multi_label_files):
+    """Multi-label data read in windows: each window trains on its text's label set; test and
+    predict pool per text (max: a label one window shows is the text's), one row per text."""
+    config = write_config(tmp_path, tiny_backbone, multi_label_files, max_epochs=2)
+    settings = yaml.safe_load(config.read_text())
+    settings["data"].update(multi_label=True, label_column="labels", max_length=8, long_text="chunks")
+    settings["model"]["chunk_pooling"] = "max"
+    config.write_text(yaml.safe_dump(settings))
+    run("fit", "--config", str(config), cwd=tmp_path)
+    run("test", "--config", str(config), "--ckpt_path", "best", cwd=tmp_path)
+    report = max((tmp_path / "logs" / "tiny").glob("version_*/metrics.json")).parent
+    tested = pd.read_csv(report / "predictions.csv")
+    assert len(tested) == len(pd.read_csv(multi_label_files["test"]))  # texts, not windows
+    out = tmp_path / "predictions.csv"
+    run(
+        "predict",
+        "--config",
+        str(config),
+        "--ckpt_path",
+        "best",
+        "--prediction.output_path",
+        str(out),
+        cwd=tmp_path,
+    )
+    predicted = pd.read_csv(out)
+    texts = pd.read_csv(multi_label_files["predict"])["text"].tolist()
+    assert predicted["text"].tolist() == texts
+    ckpt = max((tmp_path / "logs" / "tiny").glob("version_*/checkpoints/best.ckpt"))
+    predictor = load_predictor(ckpt)
+    assert predictor.multi_label and predictor.layout.chunked
+    columns = [c for c in predicted.columns if c.startswith("prob_")]
+    np.testing.assert_allclose(predicted[columns].to_numpy(), predictor.predict_probs(texts), atol=1e-5)

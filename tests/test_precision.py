@@ -164,3 +164,39 @@ def test_multi_label_fit_in_half_precision_with_pos_weight(
     assert math.isfinite(trainer.callback_metrics["val/f1_macro"].item())
     assert (model.loss_weights > 1).all()  # each label has fewer positives than negatives
     assert all(model.thresholds.tuned) and all(0 < t < 1 for t in model.thresholds.values)
+
+
+@pytest.mark.parametrize(
+    "accelerator,cuda,cuda_bf16,cpu_bf16,expected",
+    [
+        ("auto", True, True, False, "bf16-mixed"),
+        ("gpu", True, False, False, "16-mixed"),
+        ("auto", False, False, True, "bf16-mixed"),  # a CPU with AVX-512 BF16 or AMX
+        ("auto", False, False, False, "32-true"),  # bf16 would be emulated: slower than fp32
+        ("cpu", True, True, True, "bf16-mixed"),
+        ("cpu", True, True, False, "32-true"),
+        ("mps", False, False, True, "32-true"),
+    ],
+)
+def test_automatic_precision_per_device(monkeypatch, accelerator, cuda, cuda_bf16, cpu_bf16, expected):
+    from textcls import precision
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: cuda_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: cpu_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    assert precision.auto_precision(accelerator) == expected
+
+
+@pytest.mark.parametrize("given,expected", [(None, "bf16-mixed"), ("32-true", "32-true")])
+def test_the_users_precision_wins(monkeypatch, tmp_path, tiny_backbone, data_files, given, expected):
+    from tests.test_cli import write_config
+    from textcls.cli import make_cli
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    config = write_config(tmp_path, tiny_backbone, data_files)
+    args = ["fit", "--config", str(config), "--trainer.accelerator", "cpu", "--trainer.fast_dev_run", "true"]
+    args += ["--trainer.precision", given] if given else []
+    monkeypatch.chdir(tmp_path)
+    cli = make_cli(args)
+    assert cli.trainer.precision == expected

@@ -46,6 +46,8 @@ from textcls.data import DataError, TextClassificationData
 from textcls.explain import ExplainError
 from textcls.export import ExportError
 from textcls.model import HyperParameterError, TextClassifier
+from textcls.precision import auto_precision
+from textcls.quantize import QuantizeError
 from textcls.report import BASELINES_FOLDER, TestReport
 
 # Errors a user causes and can fix: shown as one line, not a traceback (TEXTCLS_DEBUG=1 shows it).
@@ -58,6 +60,7 @@ USER_ERRORS = (
     ExportError,
     ExplainError,
     NonFiniteLossError,
+    QuantizeError,
     MisconfigurationException,  # Lightning's word for settings that contradict each other
 )
 OUT_OF_MEMORY = (
@@ -155,14 +158,6 @@ class TextclsCLI(LightningCLI):
 def _data_seed(seed: bool | int | None) -> int:
     # seed_everything may be true (a random seed, drawn later): the data then keeps its fixed default
     return seed if isinstance(seed, int) and not isinstance(seed, bool) else 42
-
-
-def auto_precision(accelerator) -> str:
-    """bf16 where the GPU supports it, fp16 on older GPUs, full precision on CPU."""
-    wants_gpu = accelerator in (None, "auto", "gpu", "cuda")
-    if wants_gpu and torch.cuda.is_available():
-        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
-    return "32-true"
 
 
 def run_name(args: list[str]) -> str:

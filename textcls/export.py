@@ -28,9 +28,11 @@ from textcls.checkpoint import (
 )
 from textcls.inference import Predictor, load_predictor
 from textcls.model_card import model_card
+from textcls.quantize import check_quantize
 from textcls.thresholds import decide
 
 ONNX_FILE = "model.onnx"
+ONNX_INT8_FILE = "model.int8.onnx"  # onnxruntime's dynamic int8 quantization of model.onnx
 MIN_ONNX_AGREEMENT = 0.995
 
 
@@ -46,6 +48,7 @@ def export(
     onnx: bool = False,
     check_texts: list[str] | None = None,
     target_precision: float | None = None,
+    quantize: str | None = None,
 ) -> Path:
     """Write the checkpoint as a Hugging Face folder, all at once: a folder that exists is complete.
 
@@ -59,7 +62,16 @@ def export(
         check_texts: Texts for the ONNX agreement check.
         target_precision: Stored in the folder: the web app then marks predictions below its
             validation cut-off as uncertain by default.
+        quantize: "int8": also write `model.int8.onnx` (implies `onnx`), written only when it agrees
+            with the full-precision PyTorch model on `check_texts`, which it then needs.
     """
+    quantize = check_quantize(quantize, "--quantize")
+    if quantize and not check_texts:
+        raise ExportError(
+            "--quantize int8 writes an int8 model only after checking it against the full-precision one: "
+            "pass --check_file (texts like those it will classify, e.g. the validation texts)"
+        )
+    onnx = onnx or bool(quantize)
     target = Path(output_dir).expanduser()
     if target.exists() and (not target.is_dir() or any(target.iterdir())) and not overwrite:
         raise ExportError(f"'{target}' exists and is not empty: choose another folder or pass --overwrite")
@@ -97,15 +109,16 @@ def export(
         write_folder(predictor, tmp)
         if onnx:
             export_onnx(predictor, tmp / ONNX_FILE)
+            files = [ONNX_FILE]
+            if quantize:
+                from onnxruntime.quantization import QuantType, quantize_dynamic
+
+                quantize_dynamic(tmp / ONNX_FILE, tmp / ONNX_INT8_FILE, weight_type=QuantType.QInt8)
+                files.append(ONNX_INT8_FILE)
             if check_texts:
-                agreement = onnx_agreement(predictor, tmp / ONNX_FILE, check_texts)
-                what = "label sets" if predictor.multi_label else "labels"
-                print(
-                    f"ONNX Runtime agrees with PyTorch on the {what} of {agreement:.2%} of "
-                    f"{len(check_texts)} texts"
-                )
-                if agreement < MIN_ONNX_AGREEMENT:
-                    raise ExportError(f"ONNX agreement {agreement:.2%} is below {MIN_ONNX_AGREEMENT:.1%}")
+                reference = predictor.predict_probs(check_texts)  # PyTorch, full precision
+                for name in files:
+                    check_onnx(predictor, tmp / name, check_texts, reference)
         if target.exists():
             shutil.rmtree(target) if target.is_dir() else target.unlink()
         os.replace(tmp, target)
@@ -177,21 +190,39 @@ def onnx_session(path: Path):
 
 
 def onnx_probs(session, predictor: Predictor, texts: list[str], batch_size: int = 32) -> np.ndarray:
-    """Class probabilities from ONNX Runtime, tokenized exactly as the PyTorch predictor does."""
+    """Class probabilities from ONNX Runtime, texts read exactly as the PyTorch predictor reads them
+    (truncated, or in windows pooled per text)."""
     parts = []
     for start in range(0, len(texts), batch_size):
-        enc = predictor.encode(texts[start : start + batch_size])
-        (logits,) = session.run(None, {k: v.numpy() for k, v in enc.items()})
+        part = texts[start : start + batch_size]
+        enc = predictor.encode(part)
+        inputs = {k: enc[k].numpy() for k in ("input_ids", "attention_mask")}
+        (logits,) = session.run(None, inputs)
+        logits = predictor.text_logits(torch.from_numpy(logits), enc, len(part))
         # calibrated (or a sigmoid per label), exactly as the PyTorch predictor
-        parts.append(predictor.probabilities(torch.from_numpy(logits)).numpy())
+        parts.append(predictor.probabilities(logits).numpy())
     return np.concatenate(parts)
 
 
-def onnx_agreement(predictor: Predictor, path: Path, texts: list[str]) -> float:
-    """Share of texts on which ONNX Runtime and PyTorch predict the same label; for a multi-label
-    model, the same label set (every label's decision at its threshold equal: stricter than counting
-    (text, label) decisions, of which most are easy negatives)."""
-    torch_probs = predictor.predict_probs(texts)
+def check_onnx(predictor: Predictor, path: Path, texts: list[str], reference: np.ndarray) -> None:
+    """Print how often the ONNX model at `path` agrees with PyTorch; ExportError below 99.5%."""
+    agreement = onnx_agreement(predictor, path, texts, reference)
+    what = "label sets" if predictor.multi_label else "labels"
+    print(
+        f"ONNX Runtime ({path.name}) agrees with PyTorch on the {what} of {agreement:.2%} of {len(texts)} texts"
+    )
+    if agreement < MIN_ONNX_AGREEMENT:
+        raise ExportError(f"ONNX agreement of {path.name} {agreement:.2%} is below {MIN_ONNX_AGREEMENT:.1%}")
+
+
+def onnx_agreement(
+    predictor: Predictor, path: Path, texts: list[str], reference: np.ndarray | None = None
+) -> float:
+    """Share of texts on which ONNX Runtime and PyTorch (`reference` probabilities, computed when not
+    given) predict the same label; for a multi-label model, the same label set (every label's
+    decision at its threshold equal: stricter than counting (text, label) decisions, of which most
+    are easy negatives)."""
+    torch_probs = predictor.predict_probs(texts) if reference is None else reference
     ort_probs = onnx_probs(onnx_session(path), predictor, texts)
     if predictor.multi_label:
         same = decide(torch_probs, predictor.thresholds) == decide(ort_probs, predictor.thresholds)
@@ -210,6 +241,7 @@ def export_cli(
     onnx: bool = False,
     check_file: str | None = None,
     target_precision: float | None = None,
+    quantize: str = "none",
 ) -> Path:
     """Write a textcls checkpoint as a Hugging Face model folder.
 
@@ -226,6 +258,8 @@ def export_cli(
             of texts with the same label; for a multi-label model, the same label set).
         target_precision: Store this target: the web app marks predictions below its validation
             cut-off as uncertain by default.
+        quantize: "int8": also write model.int8.onnx (onnxruntime dynamic quantization; implies onnx),
+            only if it agrees with the full-precision model on check_file (>= 99.5%, as model.onnx).
     """
     check_texts = None
     if check_file:
@@ -235,6 +269,6 @@ def export_cli(
         if "text" not in frame.columns:
             raise ExportError(f"'{check_file}' has no column 'text'")
         check_texts = frame["text"].astype(str).tolist()
-    target = export(ckpt_path, output_dir, overwrite, metrics, onnx, check_texts, target_precision)
+    target = export(ckpt_path, output_dir, overwrite, metrics, onnx, check_texts, target_precision, quantize)
     print(f"Exported {ckpt_path} to {target}", file=sys.stderr)
     return target

@@ -35,6 +35,7 @@ from textcls.checkpoint import (
 from textcls.data.batching import Collator
 from textcls.long_text import TextLayout, encode_texts, pool_windows
 from textcls.predictions import DEFAULT_UNCERTAIN_BELOW, multi_label_prediction_table, prediction_table
+from textcls.quantize import check_quantize, quantize_int8
 from textcls.thresholds import Thresholds
 
 
@@ -53,6 +54,7 @@ class Predictor:
         calibration: The temperature applied to every probability, and the validation confidences
             that turn a target precision into a cut-off (none: raw softmax, no cut-offs).
         thresholds: A multi-label model's per-label probability cut-offs (None: single-label, softmax).
+        quantized: "int8" when the model's Linear layers were dynamically quantized (None: as trained).
     """
 
     model: PreTrainedModel
@@ -64,6 +66,7 @@ class Predictor:
     confusion_matrix_path: Path | None = None
     calibration: Calibration | None = None
     thresholds: Thresholds | None = None
+    quantized: str | None = None
 
     @property
     def max_length(self) -> int:
@@ -160,11 +163,15 @@ class Predictor:
         return prediction_table(inputs, probs, self.label_names, uncertain_below)
 
 
-def load_predictor(path: str | Path) -> Predictor:
-    """Load a textcls checkpoint file or an exported Hugging Face folder for prediction (on CPU)."""
+def load_predictor(path: str | Path, quantize: str | None = None) -> Predictor:
+    """Load a textcls checkpoint file or an exported Hugging Face folder for prediction (on CPU);
+    `quantize="int8"` quantizes its Linear layers dynamically (faster on CPU, see textcls/quantize.py)."""
+    quantize = check_quantize(quantize, "quantize")
     path = Path(path).expanduser()
     predictor = _from_folder(path) if is_exported_folder(path) else _from_checkpoint(path)
     predictor.model.eval()
+    if quantize:
+        predictor.model, predictor.quantized = quantize_int8(predictor.model), quantize
     return predictor
 
 

@@ -362,6 +362,7 @@ class TestReport(Callback):
             "train_sample": hp_data.train_sample,
             "seed": hp_data.seed,
             "precision": trainer.precision,
+            "quantize": getattr(pl_module, "quantized", None) or "none",
             **self.checkpoint_info,
         }
         name = ("untrained head on " if self.untrained else "fine-tuned ") + Path(
@@ -369,6 +370,7 @@ class TestReport(Callback):
         ).name
         if hp_model.freeze_encoder:
             name += " (frozen encoder)"
+        name += " (int8)" if getattr(pl_module, "quantized", None) else ""
         return {
             "model": name,
             "description": f"Backbone `{hp_model.model_name_or_path}` with a classification head, "

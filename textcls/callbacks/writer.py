@@ -16,6 +16,7 @@ from textcls.predictions import (
     multi_label_prediction_table,
     prediction_table,
 )
+from textcls.quantize import check_quantize, quantize_int8
 
 OUTPUT_FORMATS = (".csv", ".jsonl", ".json", ".parquet")
 
@@ -59,6 +60,8 @@ class PredictionWriter(BasePredictionWriter):
             checkpoint stores). When no cut-off reaches it, one line says so and every row is kept.
         at_least_one: Multi-label models: a text where no label passes its threshold gets its
             highest-scoring label (off: such a text gets no label).
+        quantize: "int8": `predict` (and `test`, to measure what it costs) run the model with
+            dynamically quantized int8 Linear layers, on CPU in full precision ("none": as trained).
     """
 
     def __init__(
@@ -67,8 +70,10 @@ class PredictionWriter(BasePredictionWriter):
         uncertain_below: float = DEFAULT_UNCERTAIN_BELOW,
         target_precision: float | None = None,
         at_least_one: bool = False,
+        quantize: str = "none",
     ):
         super().__init__(write_interval="epoch")
+        self.quantize = check_quantize(quantize)
         if not 0 <= uncertain_below <= 1:
             raise PredictionError(f"prediction.uncertain_below must be in [0, 1], got {uncertain_below}")
         if target_precision is not None and not 0 < target_precision <= 1:
@@ -87,7 +92,24 @@ class PredictionWriter(BasePredictionWriter):
             return Path(self.output_path)
         return Path(trainer.log_dir or ".") / "predictions.csv"
 
+    def _quantize(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # here, not in setup: Lightning loads the checkpoint's weights after setup, into the fp32 model
+        if not self.quantize:
+            return
+        if trainer.precision not in ("32-true", "32", 32):
+            raise PredictionError(
+                f"prediction.quantize int8 runs in full precision: pass --trainer.precision 32-true "
+                f"(not {trainer.precision})"
+            )
+        pl_module.model = quantize_int8(pl_module.model)
+        pl_module.quantized = self.quantize  # for the test report
+        rank_zero_info("Predicting with int8 dynamic quantization of the Linear layers")
+
+    def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._quantize(trainer, pl_module)
+
     def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._quantize(trainer, pl_module)
         target = self._target(trainer)
         if not target.parent.is_dir():
             raise PredictionError(f"the folder of the output file '{target}' does not exist: create it first")
