@@ -7,12 +7,16 @@ included; model loading, tokenization and validation excluded), the same way for
 2. hf_trainer: `transformers.Trainer` with `DataCollatorWithPadding` and random sampling;
 3. textbook: `padding="max_length"` tokenization + Trainer (as in the typical BERT tutorial);
 4. bare_loop: AdamW + the same schedule over textcls's own batches (the floor: no framework).
-Prediction: textcls's predict path (Lightning `Trainer.predict` + PredictionWriter) vs
+Prediction: textcls's predict path (Lightning `Trainer.predict` + PredictionWriter), the exported-folder
+predictor (`textcls.inference`, what the app runs), each also with `quantize int8`, a bare loop (the
+floor: tokenize all, sort by length, pad per batch, `torch.inference_mode`, softmax) and
 `transformers.pipeline("text-classification")` with its default batch size, on textcls's fine-tuned
-weights exported with `textcls export`, on the validation texts.
+weights exported with `textcls export` (or `--model_dir`, skipping training), on the validation texts.
 
     PYTHONPATH=. python scripts/benchmark.py --out results.json              # IMDB, then SST-2
     PYTHONPATH=. python scripts/benchmark.py --dataset sst2 --train_rows 64 --val_rows 32   # a smoke run
+    PYTHONPATH=. python scripts/benchmark.py --dataset sst2 --model_dir exported/sst2 \
+        --variants textcls_predict textcls_predict_int8 predictor predictor_int8 bare_predict pipeline
 """
 
 import argparse
@@ -53,7 +57,15 @@ DATASETS = {
     },
 }
 TRAIN_VARIANTS = ("textcls", "hf_trainer", "textbook", "bare_loop")
-PREDICT_VARIANTS = ("textcls_predict", "pipeline")
+# fp32 unless named int8 (dynamic int8 quantization of the Linear layers); bare_predict is the floor
+PREDICT_VARIANTS = (
+    "textcls_predict",
+    "textcls_predict_int8",
+    "predictor",
+    "predictor_int8",
+    "bare_predict",
+    "pipeline",
+)
 # data preparation (read, split, tokenize or load the cache) of the dataset's whole train file, twice
 PREP_VARIANTS = ("data_prep_cold", "data_prep_warm")
 
@@ -111,6 +123,7 @@ def parse_args() -> argparse.Namespace:
         default=[*TRAIN_VARIANTS, *PREDICT_VARIANTS],
         help="what to run (data_prep_cold/_warm: `setup('fit')` on the whole train file, not by default)",
     )
+    p.add_argument("--model_dir", help="predict with this exported folder (no training run needed)")
     p.add_argument("--work_dir", default="benchmark_runs", help="data, logs and the exported model")
     p.add_argument("--out", help="write the results as JSON here")
     p.add_argument("--gpu", action="store_true", help="also a DistilBERT-sized compute-only run on CUDA")
@@ -149,8 +162,11 @@ def run_dataset(name: str, args: argparse.Namespace, backbone: str = BACKBONE, d
     for variant in [v for v in args.variants if v in TRAIN_VARIANTS]:
         out["variants"][variant] = run_child(variant, spec, work)
     predicting = [v for v in args.variants if v in PREDICT_VARIANTS]
-    if predicting and "textcls" in out["variants"]:
-        spec["model_dir"] = export_model(out["variants"]["textcls"]["checkpoint"], work / "exported")
+    if predicting and (args.model_dir or "textcls" in out["variants"]):
+        spec["model_dir"] = str(Path(args.model_dir).resolve()) if args.model_dir else None
+        spec["model_dir"] = spec["model_dir"] or export_model(
+            out["variants"]["textcls"]["checkpoint"], work / "exported"
+        )
         for variant in predicting:
             out["variants"][variant] = run_child(variant, spec, work)
     for variant in [v for v in PREP_VARIANTS if v in args.variants]:
@@ -221,12 +237,22 @@ def add_ratios(variants: dict) -> None:
     for name in TRAIN_VARIANTS:
         if name in variants and base:
             variants[name]["ratio_to_hf_trainer"] = variants[name]["samples_per_sec"] / base
-    if "textcls_predict" in variants and "pipeline" in variants:
-        tc, pipe = variants["textcls_predict"], variants["pipeline"]
-        tc["ratio_to_pipeline"] = tc["samples_per_sec"] / pipe["samples_per_sec"]
-        pipe["ratio_to_pipeline"] = 1.0
-        agree = float(np.mean(np.array(tc["labels"]) == np.array(pipe["labels"])))
-        tc["label_agreement"] = pipe["label_agreement"] = agree
+    # every predict variant against the pipeline (speed), the bare loop (overhead) and the full-precision
+    # textcls predict (labels; the pipeline's when that did not run)
+    pipe, bare = variants.get("pipeline"), variants.get("bare_predict")
+    reference = variants.get("textcls_predict") or pipe
+    for name in PREDICT_VARIANTS:
+        if name not in variants:
+            continue
+        v = variants[name]
+        if pipe:
+            v["ratio_to_pipeline"] = v["samples_per_sec"] / pipe["samples_per_sec"]
+        if bare:
+            v["ratio_to_bare"] = v["samples_per_sec"] / bare["samples_per_sec"]
+        if reference and reference is not v:
+            v["label_agreement"] = float(np.mean(np.array(v["labels"]) == np.array(reference["labels"])))
+    if pipe and "textcls_predict" in variants:
+        pipe["label_agreement"] = variants["textcls_predict"]["label_agreement"]
 
 
 def print_table(name: str, result: dict) -> None:
@@ -242,12 +268,12 @@ def print_table(name: str, result: dict) -> None:
             )
     if any(k in v for k in PREDICT_VARIANTS):
         print(f"{name}: prediction")
-        print(f"{'variant':<16}{'samples/s':>10}{'ratio':>8}{'agree':>9}{'peak MB':>9}")
+        print(f"{'variant':<22}{'samples/s':>10}{'ratio':>8}{'agree':>9}{'peak MB':>9}")
         for key in PREDICT_VARIANTS:
             if key in v:
                 r = v[key]
                 print(
-                    f"{key:<16}{r['samples_per_sec']:>10.2f}{r.get('ratio_to_pipeline', float('nan')):>8.2f}"
+                    f"{key:<22}{r['samples_per_sec']:>10.2f}{r.get('ratio_to_pipeline', float('nan')):>8.2f}"
                     f"{r.get('label_agreement', float('nan')):>9.1%}{r['peak_rss_mb']:>9.0f}"
                 )
 
@@ -543,7 +569,7 @@ def child_bare_loop(spec: dict) -> dict:
 # ----------------------------------------------------------------------------- prediction children
 
 
-def child_textcls_predict(spec: dict) -> dict:
+def child_textcls_predict(spec: dict, quantize: str = "none") -> dict:
     """textcls's predict path: the data module (tokenize, sort by length, default eval batch size), the
     model under Lightning's `Trainer.predict` (inference mode) and the PredictionWriter (input order)."""
     import lightning as L
@@ -562,7 +588,7 @@ def child_textcls_predict(spec: dict) -> dict:
         logger=False,
         enable_progress_bar=False,
         enable_model_summary=False,
-        callbacks=[PredictionWriter(output_path=str(out))],
+        callbacks=[PredictionWriter(output_path=str(out), quantize=quantize)],
     )
     started = time.perf_counter()  # tokenization counts, as it does in the pipeline
     data = TextClassificationData(
@@ -577,6 +603,43 @@ def child_textcls_predict(spec: dict) -> dict:
     seconds = time.perf_counter() - started
     labels = pd.read_csv(out, dtype=str, keep_default_na=False)["label"].tolist()
     return {"samples_per_sec": len(labels) / seconds, "seconds": seconds, "labels": labels}
+
+
+def child_predictor(spec: dict, quantize: str = "none") -> dict:
+    """The exported-folder predictor (`textcls.inference.load_predictor`), as the app and scripts use it."""
+    from textcls.inference import load_predictor
+
+    texts, _, _ = read_split(spec["val_csv"])
+    started = time.perf_counter()  # loading and quantizing count: a user waits for them too
+    predictor = load_predictor(spec["model_dir"], quantize=quantize)
+    probs = predictor.predict_probs(texts, batch_size=2 * spec["batch_size"])
+    seconds = time.perf_counter() - started
+    labels = [predictor.label_names[i] for i in probs.argmax(-1)]
+    return {"samples_per_sec": len(texts) / seconds, "seconds": seconds, "labels": labels}
+
+
+def child_bare_predict(spec: dict) -> dict:
+    """The floor: tokenize all texts at once, sort by length, pad per batch, inference mode, softmax."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    texts, _, _ = read_split(spec["val_csv"])
+    model = AutoModelForSequenceClassification.from_pretrained(spec["model_dir"]).eval()
+    tokenizer = AutoTokenizer.from_pretrained(spec["model_dir"])
+    started = time.perf_counter()
+    ids = tokenizer(texts, truncation=True, max_length=spec["max_length"])["input_ids"]
+    order = np.argsort([-len(x) for x in ids], kind="stable")
+    labels = [None] * len(texts)
+    size = 2 * spec["batch_size"]
+    with torch.inference_mode():
+        for start in range(0, len(order), size):
+            rows = order[start : start + size]
+            batch = tokenizer.pad({"input_ids": [ids[i] for i in rows]}, return_tensors="pt")
+            predicted = model(**batch).logits.softmax(-1).argmax(-1).tolist()
+            for i, p in zip(rows, predicted, strict=True):
+                labels[i] = model.config.id2label[p]
+    seconds = time.perf_counter() - started
+    return {"samples_per_sec": len(texts) / seconds, "seconds": seconds, "labels": labels}
 
 
 def child_pipeline(spec: dict) -> dict:
@@ -641,14 +704,19 @@ def markdown(results: dict) -> str:
                     f"| {r.get('cpu_share', float('nan')):.0%} |"
                 )
         if any(k in v for k in PREDICT_VARIANTS):
-            lines += ["", "| predict | samples/s | ratio to pipeline | label agreement | peak RSS (MB) |"]
-            lines.append("|---|---|---|---|---|")
+            lines += [
+                "",
+                "| predict | samples/s | ratio to pipeline | ratio to bare loop | label agreement with fp32 "
+                "| peak RSS (MB) | CPU share |",
+                "|---|---|---|---|---|---|---|",
+            ]
             for key in PREDICT_VARIANTS:
                 if key in v:
                     r = v[key]
                     lines.append(
                         f"| {key} | {r['samples_per_sec']:.2f} | {r.get('ratio_to_pipeline', float('nan')):.2f} "
-                        f"| {r.get('label_agreement', float('nan')):.1%} | {r['peak_rss_mb']:.0f} |"
+                        f"| {r.get('ratio_to_bare', float('nan')):.2f} | {r.get('label_agreement', float('nan')):.1%} "
+                        f"| {r['peak_rss_mb']:.0f} | {r.get('cpu_share', float('nan')):.0%} |"
                     )
         for key in PREP_VARIANTS:
             if key in v:
@@ -674,6 +742,13 @@ def targets(results: dict) -> list[str]:
         ("sst2", "textcls", "bare_loop", 0.9),
         ("sst2", "textcls_predict", "pipeline", 3.0),
         ("imdb", "textcls_predict", "pipeline", 1.2),
+        # issue 14: int8 prediction against the pipeline, and every predict path within 10% of the floor
+        ("sst2", "textcls_predict_int8", "pipeline", 3.5),
+        ("imdb", "textcls_predict_int8", "pipeline", 1.5),
+        ("sst2", "textcls_predict", "bare_predict", 0.9),
+        ("imdb", "textcls_predict", "bare_predict", 0.9),
+        ("sst2", "predictor", "bare_predict", 0.9),
+        ("imdb", "predictor", "bare_predict", 0.9),
     ):
         r = ratio(run, a, b)
         if r is not None:
@@ -686,6 +761,10 @@ def targets(results: dict) -> list[str]:
         if "label_agreement" in v.get("textcls_predict", {}):
             agree = v["textcls_predict"]["label_agreement"]
             checks.append((f"{run}: predict label agreement", f"{agree:.2%}", "100%", agree == 1.0))
+        for name in ("textcls_predict_int8", "predictor_int8"):
+            if "label_agreement" in v.get(name, {}):
+                agree = v[name]["label_agreement"]
+                checks.append((f"{run}: {name} labels = fp32", f"{agree:.2%}", ">= 99.5%", agree >= 0.995))
         if "data_prep_warm" in v:
             warm = v["data_prep_warm"]
             checks.append(
@@ -707,6 +786,10 @@ CHILDREN = {
     "textbook": child_textbook,
     "bare_loop": child_bare_loop,
     "textcls_predict": child_textcls_predict,
+    "textcls_predict_int8": lambda spec: child_textcls_predict(spec, "int8"),
+    "predictor": child_predictor,
+    "predictor_int8": lambda spec: child_predictor(spec, "int8"),
+    "bare_predict": child_bare_predict,
     "pipeline": child_pipeline,
     "data_prep_cold": child_data_prep,
     "data_prep_warm": child_data_prep,
