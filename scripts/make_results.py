@@ -35,6 +35,7 @@ CONFIGS = [
 ]
 MULTI_LABEL_BASELINES = "[tfidf_logreg, tfidf_nb]"
 TARGET_PRECISION = "0.95"
+KEPT_MARKER = "<!-- below: sections written by other scripts, kept by make_results.py -->"
 
 
 def textcls(*args: str) -> None:
@@ -164,7 +165,10 @@ def main(configs: list[str], reuse: bool = False) -> None:
                 f"{load:.1f} on {os.cpu_count()} cores (above the core count, other jobs shared the CPU).",
                 "",
             ]
-    (ROOT / "docs" / "results.md").write_text("\n".join(lines))
+    path = ROOT / "docs" / "results.md"
+    # sections other scripts write (scripts/long_documents.py) stay as they are
+    kept = path.read_text().partition(KEPT_MARKER)[2] if path.is_file() else ""
+    path.write_text("\n".join(lines) + (KEPT_MARKER + kept if kept else ""))
     print("Wrote docs/results.md")
 
 
