@@ -258,3 +258,21 @@ def test_multi_label_explanations_report_each_labels_sigmoid(tiny_backbone):
     for explanation, row in zip(out, probs, strict=True):
         assert explanation.label == ["food", "sports", "tech"][int(row.argmax())]
         assert explanation.probability == pytest.approx(float(row.max()), abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    "layout,quantized,message",
+    [
+        (TextLayout(16, long_text="chunks"), None, "reads texts in windows"),
+        (TextLayout(16, "tail"), None, "by data.truncation: tail"),
+        (TextLayout(16), "int8", "int8-quantized model gives no gradients"),
+    ],
+)
+def test_what_explanations_cannot_follow_is_one_line(predictor, layout, quantized, message):
+    from dataclasses import replace
+
+    from textcls.explain import ExplainError
+
+    other = replace(predictor, layout=layout, quantized=quantized)
+    with pytest.raises(ExplainError, match=message):
+        explain_predictor(other, ["goal team match"], n_steps=4)

@@ -26,6 +26,7 @@ from textcls.calibration import output_probs
 from textcls.checkpoint import default_logger, resolve_ckpt_path
 from textcls.explain_view import Explanation, WordScore, format_text, write_explanations
 from textcls.inference import Predictor, load_predictor
+from textcls.long_text import TextLayout
 
 DEFAULT_STEPS = 50
 DEFAULT_INTERNAL_BATCH = 16  # interpolated inputs per forward/backward pass: bounds the memory
@@ -157,8 +158,28 @@ def explain_texts(
     return out
 
 
+def check_explainable(layout: TextLayout, quantized: str | None = None) -> None:
+    """ExplainError unless the model reads a text's first tokens in full precision: explanations
+    attribute the first max_length tokens, through gradients (which int8 layers do not give)."""
+    if quantized:
+        raise ExplainError(
+            f"a {quantized}-quantized model gives no gradients: explain with the model as trained"
+        )
+    if layout.chunked or layout.truncation != "head":
+        how = (
+            "in windows (data.long_text: chunks)"
+            if layout.chunked
+            else f"by data.truncation: {layout.truncation}"
+        )
+        raise ExplainError(
+            f"explanations attribute a text's first {layout.max_length} tokens; this model reads texts {how}, "
+            "which explanations do not follow yet"
+        )
+
+
 def explain_predictor(predictor: Predictor, texts: Sequence[str], **kwargs) -> list[Explanation]:
     """Explain a loaded checkpoint's or exported folder's predictions, with its calibration."""
+    check_explainable(predictor.layout, predictor.quantized)
     return explain_texts(
         predictor.model,
         predictor.tokenizer,

@@ -332,9 +332,10 @@ class TestReport(Callback):
         )
 
     def _explain(self, folder: Path, test: pd.DataFrame, probs: np.ndarray, pl_module, data) -> None:
-        from textcls.explain import REPORT_STEPS, ExplainError, explain_mistakes
+        from textcls.explain import REPORT_STEPS, ExplainError, check_explainable, explain_mistakes
 
         try:  # the model in memory, with the data's tokenizer: nothing is reloaded
+            check_explainable(data.layout, getattr(pl_module, "quantized", None))
             model, hp = pl_module.model, data.hparams
             args = (model, data.tokenizer, hp.max_length, pl_module.temperature, self.explain_mistakes)
             explain_mistakes(folder, test, probs, pl_module.label_names, *args, REPORT_STEPS)
