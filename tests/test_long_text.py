@@ -106,6 +106,13 @@ def test_cache_is_rebuilt_when_the_layout_changes(tokenizer, tmp_path):
     assert owners.tolist() == expected["owner"] and lengths.tolist() == [14, 4]
 
 
+def predict(config: str, ckpt: str, out, cwd) -> None:
+    """`textcls predict` of a config's predict_file with a checkpoint or exported folder, into `out`."""
+    run(
+        "predict", "--config", config, "--ckpt_path", str(ckpt), "--prediction.output_path", str(out), cwd=cwd
+    )
+
+
 def chunked_data(tiny_backbone, data_files, tmp_path, **kwargs) -> TextClassificationData:
     return TextClassificationData(
         train_file=str(data_files["train"]),
@@ -204,16 +211,7 @@ def test_chunked_model_predicts_one_row_per_text_everywhere_alike(tmp_path, tiny
     (tmp_path / "plain").mkdir()
     plain = write_config(tmp_path / "plain", tiny_backbone, data_files)
     out = tmp_path / "from_ckpt.csv"
-    run(
-        "predict",
-        "--config",
-        str(plain),
-        "--ckpt_path",
-        str(ckpt),
-        "--prediction.output_path",
-        str(out),
-        cwd=tmp_path,
-    )
+    predict(str(plain), str(ckpt), out, tmp_path)
     from_ckpt = pd.read_csv(out)
     texts = pd.read_csv(data_files["predict"])["text"].tolist()
     assert from_ckpt["text"].tolist() == texts
@@ -243,16 +241,7 @@ def test_chunked_model_predicts_one_row_per_text_everywhere_alike(tmp_path, tiny
     assert exported.layout == predictor.layout and exported.chunk_pooling == "max"
     np.testing.assert_allclose(exported.predict_probs(texts), probs, atol=1e-5)
     out = tmp_path / "from_folder.csv"
-    run(
-        "predict",
-        "--config",
-        str(plain),
-        "--ckpt_path",
-        str(folder),
-        "--prediction.output_path",
-        str(out),
-        cwd=tmp_path,
-    )
+    predict(str(plain), str(folder), out, tmp_path)
     np.testing.assert_allclose(pd.read_csv(out)[columns].to_numpy(), probs, atol=1e-5)
 
 
@@ -270,16 +259,7 @@ def test_multi_label_texts_in_windows(tmp_path, tiny_backbone, multi_label_files
     tested = pd.read_csv(report / "predictions.csv")
     assert len(tested) == len(pd.read_csv(multi_label_files["test"]))  # texts, not windows
     out = tmp_path / "predictions.csv"
-    run(
-        "predict",
-        "--config",
-        str(config),
-        "--ckpt_path",
-        "best",
-        "--prediction.output_path",
-        str(out),
-        cwd=tmp_path,
-    )
+    predict(str(config), "best", out, tmp_path)
     predicted = pd.read_csv(out)
     texts = pd.read_csv(multi_label_files["predict"])["text"].tolist()
     assert predicted["text"].tolist() == texts
