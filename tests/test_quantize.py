@@ -58,8 +58,8 @@ def test_predict_and_test_with_int8(trained, tmp_path):  # noqa: F811
     report = max((tmp / "logs" / "tiny").glob("version_*/metrics.json"), key=lambda p: p.stat().st_mtime)
     import json
 
-    metrics = json.loads(report.read_text())
-    assert metrics["hyperparameters"]["quantize"] == "int8" and metrics["model"].endswith("(int8)")
+    assert json.loads(report.read_text())["model"].endswith("(int8)")
+    assert "- quantize: int8" in report.with_name("report.md").read_text()
 
 
 @pytest.mark.parametrize(
@@ -106,7 +106,12 @@ def test_int8_onnx_export_is_checked(trained, tmp_path):  # noqa: F811
     )  # fmt: skip
     assert (folder / ONNX_FILE).is_file() and (folder / ONNX_INT8_FILE).is_file()
     assert f"ONNX Runtime ({ONNX_INT8_FILE}) agrees with PyTorch" in proc.stdout
-    assert (folder / ONNX_INT8_FILE).stat().st_size < 0.5 * (folder / ONNX_FILE).stat().st_size
+    import onnx
+
+    # int8 matrix products on dynamically quantized activations (the tiny model's size is mostly embeddings)
+    ops = {node.op_type for node in onnx.load(folder / ONNX_INT8_FILE).graph.node}
+    assert {"MatMulInteger", "DynamicQuantizeLinear"} <= ops
+    assert (folder / ONNX_INT8_FILE).stat().st_size < (folder / ONNX_FILE).stat().st_size
     predictor = load_predictor(folder)
     p_full = predictor.predict_probs(TEXTS)
     p_int8 = onnx_probs(onnx_session(folder / ONNX_INT8_FILE), predictor, TEXTS)
