@@ -139,8 +139,14 @@ class Predictor:
 
     def predict_probs(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """Class probabilities of all `texts`, shape (len(texts), num_labels)."""
-        parts = list(self.iter_probs(texts, batch_size))
-        return np.concatenate(parts) if parts else np.zeros((0, len(self.label_names)), np.float32)
+        # longest first, so each batch pads little (characters stand in for tokens); then input order
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        parts = list(self.iter_probs([texts[i] for i in order], batch_size))
+        if not parts:
+            return np.zeros((0, len(self.label_names)), np.float32)
+        probs = np.empty_like(np.concatenate(parts))
+        probs[order] = np.concatenate(parts)
+        return probs
 
     def results(
         self,
