@@ -268,3 +268,14 @@ def test_multi_label_texts_in_windows(tmp_path, tiny_backbone, multi_label_files
     assert predictor.multi_label and predictor.layout.chunked
     columns = [c for c in predicted.columns if c.startswith("prob_")]
     np.testing.assert_allclose(predicted[columns].to_numpy(), predictor.predict_probs(texts), atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_pooling_in_half_precision_logits(dtype):
+    """Under bf16/fp16 autocast (GPU, or CPU bf16) the logits arrive in half precision: pooled the same."""
+    logits = torch.tensor([[1.0, 2.0], [3.0, 0.0], [5.0, -5.0]])
+    owner = torch.tensor([0, 0, 1])
+    for pooling in ("mean", "max"):
+        half = pool_windows(logits.to(dtype), owner, 2, pooling)
+        assert half.dtype == dtype
+        assert torch.allclose(half.float(), pool_windows(logits, owner, 2, pooling))

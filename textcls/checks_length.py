@@ -8,7 +8,7 @@ as overlapping windows (`chunks`), one forward pass each. The windows are counte
 import numpy as np
 import pandas as pd
 
-from textcls.long_text import SpecialTokens, TextLayout, window_starts
+from textcls.long_text import SpecialTokens, TextLayout, layout_windows
 
 LONG_DOCS = 'README "Long documents"'
 MOST = 0.5  # above this share of long texts, plain head truncation loses most texts' endings
@@ -52,9 +52,7 @@ def token_lengths(data, frame: pd.DataFrame, sample: int) -> dict:
 
 def windows_per_text(content_lengths: np.ndarray, layout: TextLayout, special: int) -> np.ndarray:
     """How many windows `encode_texts` makes of texts of these lengths (special tokens excluded)."""
-    budget = layout.max_length - special
-    stride = min(layout.stride, budget - 1)  # as `model_inputs`: a window must move on
-    return np.array([len(window_starts(int(n), budget, stride)) for n in content_lengths])
+    return np.array([len(layout_windows(int(n), layout, special)[0]) for n in content_lengths])
 
 
 def window_stats(content_lengths: np.ndarray, layout: TextLayout, special: int, per_text: int | None) -> dict:

@@ -100,13 +100,20 @@ def window_starts(n: int, budget: int, stride: int) -> list[int]:
     return starts + [n - budget]
 
 
+def layout_windows(n: int, layout: TextLayout, n_special: int) -> tuple[list[int], int]:
+    """Where a chunked text of `n` tokens (special tokens excluded) starts its windows, and their
+    length: max_length less the special tokens, neighbours sharing at most all but one token."""
+    budget = layout.max_length - n_special
+    return window_starts(n, budget, min(layout.stride, budget - 1)), budget
+
+
 def model_inputs(ids: list[int], layout: TextLayout, special: SpecialTokens) -> list[list[int]]:
     """The sequences the model reads for one text: one, or one per window when chunked."""
-    budget = layout.max_length - len(special)
     if not layout.chunked:
+        budget = layout.max_length - len(special)
         return [special.wrap(truncate(ids, budget, layout.truncation, layout.head))]
-    stride = min(layout.stride, budget - 1)
-    return [special.wrap(ids[s : s + budget]) for s in window_starts(len(ids), budget, stride)]
+    starts, budget = layout_windows(len(ids), layout, len(special))
+    return [special.wrap(ids[s : s + budget]) for s in starts]
 
 
 def encode_texts(texts: list[str], tokenizer, layout: TextLayout) -> dict[str, list]:
