@@ -24,6 +24,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from textcls.backbone import BackboneError
 from textcls.baseline import Baselines, run_baselines
 from textcls.callbacks import (
+    BestAndLastCheckpoint,
     FiniteLossCheck,
     NonFiniteLossError,
     PredictionError,
@@ -95,7 +96,7 @@ class TextclsCLI(LightningCLI):
         # compiled models get few distinct batch shapes, so recompiles stay bounded
         parser.link_arguments("model.compile", "data.bucket_lengths")
         # On every run without being listed in a config; each is configurable (`--early_stopping.patience 5`).
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(BestAndLastCheckpoint, "checkpoint")
         parser.set_defaults({"checkpoint.filename": "best", "checkpoint.save_last": True})
         parser.set_defaults({f"checkpoint.{k}": v for k, v in MONITOR.items()})
         parser.add_lightning_class_args(EarlyStopping, "early_stopping")
