@@ -98,14 +98,23 @@ def logger_dir(cfg: Namespace) -> Path:
     return root / "lightning_logs"
 
 
+def checkpoint_folders(cfg: Namespace) -> tuple[Path, str]:
+    """Where the runs of a config keep their checkpoints: a folder and the pattern of checkpoint folders in it."""
+    if cfg.trainer.logger is False or cfg.trainer.logger == []:
+        # no logger, no run folders: Lightning saves in <default_root_dir>/checkpoints
+        return Path(cfg.trainer.default_root_dir or "."), "checkpoints"
+    return logger_dir(cfg), "version_*/checkpoints"
+
+
 def resolve_ckpt_path(ckpt_path: str, cfg: Namespace) -> Path:
     """`best` or `last` mean that checkpoint of the newest run of this config; anything else is a file."""
     if ckpt_path in ("best", "last"):
-        runs = sorted(logger_dir(cfg).glob(f"version_*/checkpoints/{ckpt_path}.ckpt"), key=os.path.getmtime)
+        folder, pattern = checkpoint_folders(cfg)
+        runs = sorted(folder.glob(f"{pattern}/{ckpt_path}.ckpt"), key=os.path.getmtime)
         if not runs:
             raise CheckpointError(
-                f"no '{ckpt_path}' checkpoint under {logger_dir(cfg)}: run `fit` with this config first, "
-                "or pass the checkpoint file"
+                f"no '{ckpt_path}' checkpoint under {folder}: run `fit` with this config first, or pass the "
+                "checkpoint file (a ModelCheckpoint of your own in trainer.callbacks names its files itself)"
             )
         print(f"Using checkpoint {runs[-1]}", file=sys.stderr)
         return runs[-1]

@@ -17,8 +17,10 @@ from pathlib import Path
 import torch
 from jsonargparse import auto_cli
 from lightning.fabric.utilities.exceptions import MisconfigurationException
+from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from textcls.backbone import BackboneError
@@ -76,6 +78,12 @@ BUG_HINT = (
 NO_CHECKPOINT = "none"
 EVALUATING = ("validate", "test", "predict")
 MONITOR = {"monitor": "val/f1_macro", "mode": "max"}  # what "best" means, for checkpoints and early stopping
+# textcls's own Lightning callbacks (`--checkpoint.*`, ...): one of the same kind in trainer.callbacks replaces them
+OWN_CALLBACKS = {
+    "checkpoint": ModelCheckpoint,
+    "early_stopping": EarlyStopping,
+    "lr_monitor": LearningRateMonitor,
+}
 
 
 class TextclsCLI(LightningCLI):
@@ -149,11 +157,33 @@ class TextclsCLI(LightningCLI):
         if trainer.precision is None:
             trainer.precision = auto_precision(trainer.accelerator)
 
+    def instantiate_trainer(self, **kwargs) -> Trainer:
+        """The Trainer with textcls's own callbacks, less those that give way to the user's settings."""
+        config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
+        keys = self._parser(self.subcommand).callback_keys
+        own = [self._get(self.config_init, key) for key in keys if not _gives_way(key, config)]
+        return self._instantiate_trainer(config, own)
+
     def before_test(self) -> None:
         if self.untrained_head:
             for callback in self.trainer.callbacks:
                 if isinstance(callback, TestReport):
                     callback.untrained = True  # the report must not call this model fine-tuned
+
+
+def _gives_way(key: str, trainer: dict) -> bool:
+    """Whether textcls's own callback `key` steps aside: for the user's own of its kind in
+    trainer.callbacks, or because a Trainer switch turns its kind off (`enable_checkpointing`, `logger`)."""
+    kind = OWN_CALLBACKS.get(key)
+    if kind is None:
+        return False
+    listed = trainer.get("callbacks") or []
+    if any(isinstance(callback, kind) for callback in (listed if isinstance(listed, list) else [listed])):
+        rank_zero_info(f"Using the {kind.__name__} in trainer.callbacks instead of textcls's (--{key}.*)")
+        return True
+    if key == "checkpoint":
+        return trainer.get("enable_checkpointing") is False
+    return key == "lr_monitor" and trainer.get("logger") in (False, [])  # no logger: nothing to log to
 
 
 def _data_seed(seed: bool | int | None) -> int:
