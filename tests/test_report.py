@@ -1,6 +1,8 @@
 """fit, baseline and test through the real CLI: every report file is produced, parses and agrees."""
 
 import json
+import time
+import types
 from pathlib import Path
 
 import lightning as L
@@ -12,6 +14,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from tests.conftest import make_rows, write_jsonl
 from tests.test_cli import run, write_config
+from textcls import report
 from textcls.data import TextClassificationData
 from textcls.metrics import stage_metrics
 from textcls.model import TextClassifier
@@ -122,6 +125,31 @@ def test_logged_test_metrics_equal_metrics_json(tmp_path, tiny_backbone, data_fi
     preds = pd.read_csv(Path(logger.log_dir) / "predictions.csv")
     if absent:
         assert "tech" not in set(preds["predicted_label"]) | set(preds["true_label"])
+
+
+def test_training_time_of_a_resumed_fit_includes_the_time_before(
+    tmp_path, tiny_backbone, data_files, monkeypatch
+):
+    config = write_config(tmp_path, tiny_backbone, data_files, max_epochs=1)
+    runs = tmp_path / "logs" / "tiny"
+    with monkeypatch.context() as patched:  # the first run's clock goes 1000 times as fast
+        fast = types.SimpleNamespace(perf_counter=lambda: 1000 * time.perf_counter())
+        patched.setattr(report, "time", fast)
+        run("fit", "--config", str(config), cwd=tmp_path)
+    before = torch.load(runs / "version_0" / "checkpoints" / "last.ckpt", weights_only=True)["train_seconds"]
+
+    start = time.perf_counter()
+    resume = ("--ckpt_path", "last", "--trainer.max_epochs", "2")
+    run("fit", "--config", str(config), *resume, cwd=tmp_path)
+    took = time.perf_counter() - start
+    after = torch.load(runs / "version_1" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert after["global_step"] == 2 * 14 and before < after["train_seconds"] < before + took
+
+    run(
+        "test", "--config", str(config), "--ckpt_path", "last", "--report.explain_mistakes", "0", cwd=tmp_path
+    )
+    reported = json.loads((runs / "version_2" / "metrics.json").read_text())["train_seconds"]
+    assert reported == round(after["train_seconds"], 1)
 
 
 # ----------------------------------------------------------------------------- score by text length
