@@ -24,8 +24,14 @@ def fit_config(tmp_path, name, backbone, files, kill_at=None):
     return path, folder / "logs" / "tiny"
 
 
-def weights(ckpt_path):
-    return torch.load(ckpt_path, weights_only=True)["state_dict"]
+STEPS = 3 * 14  # 3 epochs of 108 training rows in batches of 8
+
+
+def final_weights(ckpt_path):
+    """The weights of a `last.ckpt`, checked to be those of the end of training (not of the best epoch)."""
+    ckpt = torch.load(ckpt_path, weights_only=True)
+    assert (ckpt["epoch"], ckpt["global_step"]) == (2, STEPS), ckpt_path
+    return ckpt["state_dict"]
 
 
 def predictions(config, tmp_path, name):
@@ -49,8 +55,8 @@ def test_same_seed_same_run_and_sigterm_resume_matches(tmp_path, tiny_backbone, 
     again_cfg, again_logs = fit_config(tmp_path, "again", tiny_backbone, data_files)
     run("fit", "--config", str(again_cfg), cwd=tmp_path)
 
-    reference = weights(ref_logs / "version_0" / "checkpoints" / "last.ckpt")
-    again = weights(again_logs / "version_0" / "checkpoints" / "last.ckpt")
+    reference = final_weights(ref_logs / "version_0" / "checkpoints" / "last.ckpt")
+    again = final_weights(again_logs / "version_0" / "checkpoints" / "last.ckpt")
     assert all(torch.equal(reference[k], again[k]) for k in reference)  # determinism: identical weights
     ref_preds = predictions(ref_cfg, tmp_path, "ref")
     pd.testing.assert_frame_equal(ref_preds, predictions(again_cfg, tmp_path, "again"))
@@ -67,7 +73,7 @@ def test_same_seed_same_run_and_sigterm_resume_matches(tmp_path, tiny_backbone, 
         tmp_path / "cut", tiny_backbone, data_files, max_epochs=3
     )  # same run, no killer
     run("fit", "--config", str(resume_cfg), "--ckpt_path", "last", cwd=tmp_path)
-    resumed = weights(cut_logs / "version_1" / "checkpoints" / "last.ckpt")
+    resumed = final_weights(cut_logs / "version_1" / "checkpoints" / "last.ckpt")
     for key in reference:
         torch.testing.assert_close(resumed[key], reference[key], rtol=0, atol=1e-6, msg=key)
     pd.testing.assert_frame_equal(predictions(resume_cfg, tmp_path, "resumed"), ref_preds, atol=1e-6)
