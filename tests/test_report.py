@@ -14,7 +14,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from tests.conftest import make_rows, write_jsonl
 from tests.test_cli import run, write_config
-from textcls import report
+from textcls.callbacks import timing
 from textcls.data import TextClassificationData
 from textcls.metrics import stage_metrics
 from textcls.model import TextClassifier
@@ -134,7 +134,7 @@ def test_training_time_of_a_resumed_fit_includes_the_time_before(
     runs = tmp_path / "logs" / "tiny"
     with monkeypatch.context() as patched:  # the first run's clock goes 1000 times as fast
         fast = types.SimpleNamespace(perf_counter=lambda: 1000 * time.perf_counter())
-        patched.setattr(report, "time", fast)
+        patched.setattr(timing, "time", fast)
         run("fit", "--config", str(config), cwd=tmp_path)
     before = torch.load(runs / "version_0" / "checkpoints" / "last.ckpt", weights_only=True)["train_seconds"]
 

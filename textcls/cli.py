@@ -18,9 +18,8 @@ import torch
 from jsonargparse import auto_cli
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import Trainer
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor
 from lightning.pytorch.cli import LightningCLI
-from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from textcls.backbone import BackboneError
@@ -33,7 +32,9 @@ from textcls.callbacks import (
     PredictionWriter,
     ResumeCheckpoint,
     ThroughputLogger,
+    TrainingTime,
 )
+from textcls.callbacks.defaults import gives_way
 from textcls.checkpoint import (
     CheckpointError,
     checkpoint_overrides,
@@ -78,12 +79,6 @@ BUG_HINT = (
 NO_CHECKPOINT = "none"
 EVALUATING = ("validate", "test", "predict")
 MONITOR = {"monitor": "val/f1_macro", "mode": "max"}  # what "best" means, for checkpoints and early stopping
-# textcls's own Lightning callbacks (`--checkpoint.*`, ...): one of the same kind in trainer.callbacks replaces them
-OWN_CALLBACKS = {
-    "checkpoint": ModelCheckpoint,
-    "early_stopping": EarlyStopping,
-    "lr_monitor": LearningRateMonitor,
-}
 
 
 class TextclsCLI(LightningCLI):
@@ -161,7 +156,7 @@ class TextclsCLI(LightningCLI):
         """The Trainer with textcls's own callbacks, less those that give way to the user's settings."""
         config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
         keys = self._parser(self.subcommand).callback_keys
-        own = [self._get(self.config_init, key) for key in keys if not _gives_way(key, config)]
+        own = [self._get(self.config_init, key) for key in keys if not gives_way(key, config)]
         return self._instantiate_trainer(config, own)
 
     def before_test(self) -> None:
@@ -169,21 +164,6 @@ class TextclsCLI(LightningCLI):
             for callback in self.trainer.callbacks:
                 if isinstance(callback, TestReport):
                     callback.untrained = True  # the report must not call this model fine-tuned
-
-
-def _gives_way(key: str, trainer: dict) -> bool:
-    """Whether textcls's own callback `key` steps aside: for the user's own of its kind in
-    trainer.callbacks, or because a Trainer switch turns its kind off (`enable_checkpointing`, `logger`)."""
-    kind = OWN_CALLBACKS.get(key)
-    if kind is None:
-        return False
-    listed = trainer.get("callbacks") or []
-    if any(isinstance(callback, kind) for callback in (listed if isinstance(listed, list) else [listed])):
-        rank_zero_info(f"Using the {kind.__name__} in trainer.callbacks instead of textcls's (--{key}.*)")
-        return True
-    if key == "checkpoint":
-        return trainer.get("enable_checkpointing") is False
-    return key == "lr_monitor" and trainer.get("logger") in (False, [])  # no logger: nothing to log to
 
 
 def _data_seed(seed: bool | int | None) -> int:
@@ -241,7 +221,7 @@ def lightning_command(args: list[str]) -> None:
     """Run a Trainer command; an interrupted `fit` saves a checkpoint and says how to resume."""
     resume = ResumeCheckpoint()
     try:
-        make_cli(args, trainer_defaults={"callbacks": [resume, FiniteLossCheck()]})
+        make_cli(args, trainer_defaults={"callbacks": [resume, FiniteLossCheck(), TrainingTime()]})
     except (SIGTERMException, KeyboardInterrupt) as err:
         where = f"; resume with `--ckpt_path last` (or --ckpt_path {resume.saved})" if resume.saved else ""
         print(f"textcls: interrupted{where}", file=sys.stderr)

@@ -6,7 +6,6 @@ multi-label models, `write_multilabel_report` of textcls/report_multilabel.py do
 """
 
 import json
-import time
 from pathlib import Path
 
 import lightning as L
@@ -218,7 +217,7 @@ def load_baseline_metrics(root: Path) -> list[dict]:
 
 
 class TestReport(Callback):
-    """Writes the test report into the run's log folder after `test`, and times `fit`.
+    """Writes the test report into the run's log folder after `test`.
 
     After `test`: metrics.json, per_class.csv, classification_report.txt, confusion_matrix.csv/.png,
     reliability_diagram.png and precision_coverage.png (the figures also logged to TensorBoard),
@@ -229,8 +228,8 @@ class TestReport(Callback):
     metrics.json (at the model's thresholds and at 0.5), per_label.csv, predictions.csv,
     misclassified.csv (missing and extra labels), label_f1.png (also in TensorBoard) and report.md
     (see textcls/report_multilabel.py). Both add by_length.csv: the score per quartile of text length
-    (textcls/report_length.py). The time `fit` took up to each checkpoint is stored in the checkpoint
-    as `train_seconds`, the time before a resume included.
+    (textcls/report_length.py). The training time is the `train_seconds` the checkpoint carries
+    (textcls/callbacks/timing.py).
 
     Args:
         enabled: Write the report after `test`.
@@ -247,8 +246,6 @@ class TestReport(Callback):
         self.enabled, self.explain_mistakes = enabled, explain_mistakes
         self.target_precision = target_precision or DEFAULT_TARGET_PRECISION
         self.untrained = False  # set by the CLI for `--ckpt_path none`
-        self._fit_start: float | None = None
-        self._seconds_before = 0.0  # a resumed fit: the training time the checkpoint carries
         self._reset()
 
     def _reset(self) -> None:
@@ -256,31 +253,6 @@ class TestReport(Callback):
         self.train_seconds: float | None = None
         self.checkpoint_info: dict = {}
         self.checkpoint: dict | None = None
-
-    # fit: time it, resumes included (a checkpoint carries the time up to it)
-    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if stage == "fit":
-            self._seconds_before = 0.0
-
-    def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
-        if trainer.state.fn == "fit":  # resuming: the time of the run(s) that trained up to the checkpoint
-            self._seconds_before = float(checkpoint.get("train_seconds") or 0.0)
-
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._fit_start = time.perf_counter()
-
-    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
-        if self._fit_start is not None:
-            checkpoint["train_seconds"] = self._seconds_before + time.perf_counter() - self._fit_start
-
-    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._fit_start is None:
-            return
-        took = time.perf_counter() - self._fit_start
-        message = f"fit took {took:.1f} s"
-        if self._seconds_before:
-            message += f" ({self._seconds_before + took:.1f} s with the training it resumed)"
-        rank_zero_info(message)
 
     # test: collect, then write
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
