@@ -11,8 +11,10 @@ import torch
 from tests.conftest import make_rows, write_jsonl
 from tests.test_cli import run, write_config
 from textcls.calibration import (
+    MIN_MISTAKES,
     Calibration,
     brier_score,
+    calibrate,
     calibrated_probs,
     cutoff_for_precision,
     expected_calibration_error,
@@ -34,6 +36,56 @@ def test_scaling_never_changes_the_most_probable_class():
     logits = torch.randn(500, 7, generator=torch.Generator().manual_seed(1)) * 10
     for t in (0.01, 0.3, 1.0, 4.0, 100.0):
         assert torch.equal(calibrated_probs(logits, t).argmax(-1), logits.argmax(-1))
+
+
+def test_a_validation_split_without_enough_mistakes_keeps_the_raw_softmax():
+    gen = torch.Generator().manual_seed(4)
+    labels = torch.arange(50) % 3
+    logits = torch.randn(50, 3, generator=gen)
+    logits[torch.arange(50), labels] = logits.max(-1).values + 0.5  # every row right, some barely
+    logits[0] = torch.tensor([0.0, -0.2877, -0.2877])  # right with a top probability of 0.40
+    assert calibrated_probs(logits)[0, 0] == pytest.approx(0.40, abs=0.01)
+    # the likelihood keeps rising as T falls: unchecked, T runs to the bound and 0.40 becomes certainty
+    assert fit_temperature(logits, labels) < 0.05
+    calibration = calibrate(logits, labels)
+    assert calibration.temperature == 1.0
+    assert calibration.note.startswith("0 of 50 validation predictions are wrong")
+    assert calibration.confidence[0] == pytest.approx(0.40, abs=0.01) and calibration.correct.all()
+    # the same with MIN_MISTAKES - 1 wrong rows; with MIN_MISTAKES a temperature is fitted
+    for wrong, fitted in ((MIN_MISTAKES - 1, False), (MIN_MISTAKES, True)):
+        flipped = labels.clone()
+        flipped[1 : 1 + wrong] = (labels[1 : 1 + wrong] + 1) % 3
+        calibration = calibrate(logits, flipped)
+        assert (calibration.temperature != 1.0) == fitted and (calibration.note is None) == fitted
+        assert (~calibration.correct).sum() == wrong
+    # the note travels with the calibration (checkpoint, calibration.json); calibrate=false has none
+    stored = Calibration.from_dict(json.loads(json.dumps(calibrate(logits, labels).to_dict(tensors=False))))
+    assert stored.temperature == 1.0 and stored.note == calibrate(logits, labels).note
+    assert calibrate(logits, labels, fit=False).note is None
+
+
+def test_the_report_says_why_the_temperature_is_1(tmp_path):
+    from textcls.report import write_report
+
+    test = pd.DataFrame({"text": ["a", "b", "c", "d"], "label": ["x", "y", "x", "y"], "row": range(4)})
+    probs = np.array([[0.6, 0.4], [0.3, 0.7], [0.45, 0.55], [0.2, 0.8]])
+    note = "0 of 50 validation predictions are wrong, fewer than the 5 a temperature needs"
+    calibration = {
+        "raw_probs": probs,
+        "calibration": Calibration(1.0, np.full(50, 0.9), np.ones(50, bool), note=note),
+        "target": 0.95,
+    }
+    metrics, _ = write_report(tmp_path, test, probs, ["x", "y"], {"model": "m"}, None, calibration)
+    stored = json.loads((tmp_path / "metrics.json").read_text())
+    assert stored["temperature"] == metrics["temperature"] == 1.0 and stored["temperature_note"] == note
+    assert f"Temperature 1.0, the raw softmax: {note}." in (tmp_path / "report.md").read_text()
+    # a fitted temperature carries no note
+    calibration["calibration"] = Calibration(0.7, np.full(50, 0.9), np.ones(50, bool))
+    metrics, _ = write_report(tmp_path / "fitted", test, probs, ["x", "y"], {"model": "m"}, None, calibration)
+    assert (
+        "temperature_note" not in metrics
+        and "Temperature 0.7" not in (tmp_path / "fitted" / "report.md").read_text()
+    )
 
 
 def test_ece_of_a_hand_checked_example():
@@ -241,6 +293,41 @@ def test_calibrate_false_keeps_the_raw_softmax(tmp_path, tiny_backbone, data_fil
     run("fit", "--config", str(config), "--model.calibrate", "false", cwd=tmp_path)
     stored = _stored(tmp_path / "logs" / "tiny" / "version_0" / "checkpoints" / "best.ckpt")
     assert stored.temperature == 1.0 and stored.confidence is not None
+
+
+@pytest.mark.slow
+def test_validation_without_mistakes_keeps_temperature_1_and_the_report_says_why(
+    tmp_path, tiny_backbone, data_files
+):
+    # validation labels are what the untrained model answers, and fit barely moves it (learning rate
+    # 1e-12): no validation mistakes in either epoch
+    config = write_config(tmp_path, tiny_backbone, data_files, max_epochs=2, precision="32-true")
+    texts = pd.DataFrame({"text": [r["text"] for r in make_rows(4, seed=5)]})
+    texts.to_csv(tmp_path / "val_texts.csv", index=False)
+    run(
+        "predict", "--config", str(config), "--ckpt_path", "none", "--data.predict_file",
+        str(tmp_path / "val_texts.csv"), "--prediction.output_path", str(tmp_path / "untrained.csv"), cwd=tmp_path,
+    )  # fmt: skip
+    answers = pd.read_csv(tmp_path / "untrained.csv")
+    write_jsonl(tmp_path / "val.jsonl", answers[["text", "label"]].to_dict("records"))
+    fit = run(
+        "fit", "--config", str(config), "--data.val_file", str(tmp_path / "val.jsonl"),
+        "--model.learning_rate", "1e-12", cwd=tmp_path,
+    )  # fmt: skip
+    note = "0 of 12 validation predictions are wrong"
+    said = [line for line in (fit.stdout + fit.stderr).splitlines() if note in line]
+    assert len(said) == 1 and "temperature 1, the raw softmax" in said[0]  # once, not per epoch
+    (best,) = (tmp_path / "logs" / "tiny").glob("version_*/checkpoints/best.ckpt")
+    stored = _stored(best)
+    assert stored.temperature == 1.0 and stored.note.startswith(note) and stored.correct.all()
+
+    run("test", "--config", str(config), "--ckpt_path", "best", cwd=tmp_path)
+    report = sorted((tmp_path / "logs" / "tiny").glob("version_*/metrics.json"))[-1].parent
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert metrics["temperature"] == 1.0 and metrics["temperature_note"] == stored.note
+    assert f"Temperature 1.0, the raw softmax: {stored.note}." in (report / "report.md").read_text()
+    tested = pd.read_csv(report / "predictions.csv")
+    assert tested["confidence"].min() < 0.9  # the raw softmax of a model that learnt nothing
 
 
 def test_target_without_validation_record_or_out_of_range():

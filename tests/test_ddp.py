@@ -1,5 +1,6 @@
 """Data-parallel fit and predict through the real command line: 2 CPU processes talking over gloo."""
 
+import math
 import re
 
 import pandas as pd
@@ -86,3 +87,38 @@ def test_ddp_chunked_texts_stay_whole_on_one_rank(tmp_path, tiny_backbone, data_
     run("test", "--config", str(config), *DDP, "--ckpt_path", "last", cwd=tmp_path)
     report = sorted((tmp_path / "logs" / "tiny").glob("version_*/metrics.json"))[-1].parent
     assert len(pd.read_csv(report / "predictions.csv")) == 30  # texts, each once
+
+
+@pytest.mark.slow
+def test_ddp_max_chunks_per_text_bounds_every_epoch_and_the_schedule(tmp_path, tiny_backbone, data_files):
+    """2 ranks train on the windows 1 device would (at most max_chunks_per_text of a text per epoch,
+    split between the ranks), and the learning-rate schedule ends on the last step they take."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    layout = {"max_length": 8, "long_text": "chunks", "chunk_stride": 2, "max_chunks_per_text": 1}
+    config = write_config(tmp_path, tiny_backbone, data_files, max_epochs=2, log_every_n_steps=1)
+    settings = yaml.safe_load(config.read_text())
+    settings["data"].update(layout)
+    settings["model"]["warmup_ratio"] = 0.0
+    config.write_text(yaml.safe_dump(settings))
+    fit = run("fit", "--config", str(config), *DDP, cwd=tmp_path)
+
+    data = TextClassificationData(
+        train_file=str(data_files["train"]), test_file=str(data_files["test"]), model_name_or_path=tiny_backbone,
+        cache_dir=str(tmp_path / "cache"),
+        **layout,
+    )  # fmt: skip
+    data.setup("fit")
+    drawn = len(data.frames["train"])  # what 1 device trains on per epoch: one window of each text
+    assert len(data.encoded["train"]) > drawn and drawn % 2 == 0  # more windows; ranks even without repeats
+    counted = re.search(r"\((\d+) samples in [\d.]+ s of training steps\)", fit.stdout + fit.stderr)
+    assert int(counted.group(1)) == 2 * drawn  # 2 epochs, summed over both ranks
+    steps = 2 * math.ceil(drawn / 2 / settings["data"]["batch_size"])
+    run_dir = tmp_path / "logs" / "tiny" / "version_0"
+    # one learning rate logged per optimizer step, decaying linearly from 3e-3 to 0 over exactly those
+    # steps: lr(t) = 3e-3 * (steps - t) / steps
+    events = EventAccumulator(str(run_dir)).Reload()
+    tag = next(t for t in events.Tags()["scalars"] if t.startswith("lr-AdamW"))
+    logged = {e.step: e.value for e in events.Scalars(tag)}
+    assert sorted(logged) == list(range(steps))
+    assert all(abs(lr - 3e-3 * (steps - t) / steps) < 1e-7 for t, lr in logged.items())

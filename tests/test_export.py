@@ -248,3 +248,16 @@ def test_card_notes_pipeline_only_for_layouts_it_cannot_follow(tiny_backbone):
     assert "cannot read texts this way (head_tail truncation)" in head_tail and "load_predictor(" in head_tail
     tail = model_card(_card_predictor(tiny_backbone, truncation="tail"))
     assert "cut to its last tokens" in tail and "(tail truncation)" in tail
+
+
+def test_card_says_why_probabilities_are_the_raw_softmax(tiny_backbone):
+    from textcls.calibration import Calibration
+    from textcls.model_card import model_card
+
+    predictor = _card_predictor(tiny_backbone)
+    predictor.calibration = Calibration(0.5)
+    assert "softmax(logits / 0.5000)" in model_card(predictor)
+    predictor.calibration = Calibration(1.0, note="0 of 12 validation predictions are wrong, ...")
+    card = model_card(predictor)
+    assert "raw softmax, as `pipeline` returns them: 0 of 12 validation predictions are wrong" in card
+    assert "softmax(logits /" not in card

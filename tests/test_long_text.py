@@ -1,16 +1,20 @@
 """Long documents: which tokens each truncation keeps, windows over long texts, pooling per text, and
 the layout travelling with checkpoints and exported folders."""
 
+import lightning as L
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 import yaml
+from lightning.fabric.utilities.data import _replace_dunder_methods
+from lightning.pytorch.trainer.states import RunningStage
+from torch.utils.data import BatchSampler, DataLoader
 from transformers import AutoTokenizer
 
 from tests.test_cli import run, write_config
 from textcls.data import TextClassificationData
-from textcls.data.batching import WindowSampler
+from textcls.data.batching import LengthGroupedBatchSampler, WindowSampler
 from textcls.data.tokens import tokenize_cached
 from textcls.inference import load_predictor
 from textcls.long_text import TextLayout, encode_texts, pool_windows, window_starts
@@ -157,6 +161,38 @@ def test_max_chunks_per_text_draws_anew_each_epoch(tiny_backbone, data_files, tm
     data = chunked_data(tiny_backbone, data_files, tmp_path, max_chunks_per_text=1)
     data.setup("fit")
     assert sum(len(b["labels"]) for b in data.train_dataloader()) == len(data.frames["train"])
+
+
+def test_max_chunks_per_text_holds_on_every_rank():
+    owners = np.repeat(np.arange(6), [1, 3, 6, 2, 4, 5])  # 1 + 2 + 2 + 2 + 2 + 2 = 11 windows drawn
+    one = WindowSampler(owners, per_text=2, seed=3)
+    for epoch in range(3):
+        one.set_epoch(epoch)
+        ranks = [WindowSampler(owners, per_text=2, seed=3, num_replicas=2, rank=r) for r in (0, 1)]
+        for sampler in ranks:
+            sampler.set_epoch(epoch)
+        shares = [list(sampler) for sampler in ranks]
+        # as many windows on each rank; together the one-device draw, one window repeated to even them
+        assert [len(s) for s in shares] == [len(s) for s in ranks] == [6, 6]
+        assert sorted(shares[0] + shares[1][:-1]) == sorted(one)
+        assert shares[1][-1] == list(one)[0]
+        # length-grouped batches on a rank read exactly that rank's share
+        grouped = LengthGroupedBatchSampler(ranks[1], 4, False, lengths=np.arange(len(owners)))
+        assert sorted(i for batch in grouped for i in batch) == sorted(shares[1])
+
+
+def test_lightning_keeps_the_window_sampler_under_ddp(tiny_backbone, data_files, tmp_path):
+    trainer = L.Trainer(strategy="ddp", devices=2, accelerator="cpu", logger=False)
+    for grouped in (True, False):
+        data = chunked_data(
+            tiny_backbone, data_files, tmp_path, max_chunks_per_text=1, group_by_length=grouped
+        )
+        data.setup("fit")
+        # the loader as Lightning requests it (recording its arguments, to re-create it with its own sampler)
+        with _replace_dunder_methods(DataLoader, "dataset"), _replace_dunder_methods(BatchSampler):
+            loader = data.train_dataloader()
+        assert trainer._data_connector._prepare_dataloader(loader, True, RunningStage.TRAINING) is loader
+        assert isinstance(loader.sampler, WindowSampler)
 
 
 @pytest.mark.parametrize(

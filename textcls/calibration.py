@@ -3,7 +3,10 @@
 Fine-tuned transformers are over-confident (Guo et al. 2017): their top softmax probability is higher
 than the share of such predictions that are right. Temperature scaling divides the logits by one
 scalar T, fitted after training on the validation split by minimising its negative log-likelihood;
-T > 1 softens, T < 1 sharpens, and the most probable class never changes.
+T > 1 softens, T < 1 sharpens, and the most probable class never changes. A validation split with
+fewer than `MIN_MISTAKES` wrong predictions cannot support a temperature (with none, the likelihood
+keeps rising as T falls, so T runs to its lower bound and a top probability of 0.4 becomes 0.9997):
+it keeps T = 1, the raw softmax, and `Calibration.note` says why.
 
 The validation split also turns a target precision into a decision: `cutoff_for_precision` picks
 the smallest confidence cut-off whose kept validation predictions reach the target, so the kept
@@ -23,6 +26,9 @@ ECE_BINS = 15
 DEFAULT_TARGET_PRECISION = 0.95  # reported by the test report when no target is given
 # bounds: a validation split the model separates perfectly has no finite optimum
 MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-2, 1e2
+# Fewer wrong validation predictions than this keep T = 1: with none T has no finite optimum, and with
+# a few it is set by those few rows alone (as tuned multi-label thresholds need 5 positives).
+MIN_MISTAKES = 5
 
 
 @dataclass
@@ -36,12 +42,15 @@ class Calibration:
         confidence: Calibrated top probability of each validation prediction.
         correct: Whether each validation prediction was right.
         target_precision: A target chosen at export, whose cut-off the web app applies by default.
+        note: Why the temperature is 1 although calibration was asked for (too few validation
+            mistakes to fit one); None otherwise.
     """
 
     temperature: float = 1.0
     confidence: np.ndarray | None = None
     correct: np.ndarray | None = None
     target_precision: float | None = None
+    note: str | None = None
 
     @classmethod
     def from_dict(cls, state: dict | None) -> "Calibration | None":
@@ -53,6 +62,7 @@ class Calibration:
             None if confidence is None else np.asarray(confidence, dtype=np.float64),
             None if correct is None else np.asarray(correct, dtype=bool),
             state.get("target_precision"),
+            state.get("temperature_note"),
         )
 
     def to_dict(self, tensors: bool = True) -> dict:
@@ -64,6 +74,8 @@ class Calibration:
             out["correct"] = torch.from_numpy(ok) if tensors else ok.tolist()
         if self.target_precision is not None:
             out["target_precision"] = self.target_precision
+        if self.note is not None:
+            out["temperature_note"] = self.note
         return out
 
     def cutoff(self, target: float) -> tuple[float, float, float] | None:
@@ -87,7 +99,8 @@ def output_probs(logits: torch.Tensor, temperature: float = 1.0, multi_label: bo
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, max_iter: int = 100) -> float:
     """The T minimising the negative log-likelihood of `labels` under softmax(logits / T).
 
-    LBFGS on log T (T stays positive), in float64, from T = 1; clamped to [0.01, 100].
+    LBFGS on log T (T stays positive), in float64, from T = 1; clamped to [0.01, 100]. Without
+    wrong predictions it runs to 0.01: `calibrate` does not ask it then.
     """
     logits, labels = logits.detach().double().cpu(), labels.detach().long().cpu()
     log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
@@ -102,6 +115,26 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, max_iter: int = 
     optimizer.step(closure)
     t = math.exp(log_t.item())
     return float(min(max(t, MIN_TEMPERATURE), MAX_TEMPERATURE)) if math.isfinite(t) else 1.0
+
+
+def too_few_mistakes(mistakes: int, rows: int) -> str | None:
+    """Why `rows` validation predictions with `mistakes` wrong cannot support a temperature; None
+    when they can."""
+    if mistakes >= MIN_MISTAKES:
+        return None
+    return f"{mistakes} of {rows} validation predictions are wrong, fewer than the {MIN_MISTAKES} a temperature needs"
+
+
+def calibrate(logits: torch.Tensor, labels: torch.Tensor, fit: bool = True) -> Calibration:
+    """The calibration of a model from its validation logits: the temperature (when `fit`, and the
+    split has `MIN_MISTAKES` wrong predictions; else 1, with a note when `fit`), and each row's
+    calibrated confidence and correctness."""
+    logits, labels = logits.detach().float().cpu(), labels.detach().long().cpu()
+    correct = logits.argmax(-1) == labels
+    note = too_few_mistakes(int((~correct).sum()), len(labels)) if fit else None
+    temperature = fit_temperature(logits, labels) if fit and note is None else 1.0
+    confidence = calibrated_probs(logits, temperature).max(-1).values
+    return Calibration(temperature, confidence.numpy(), correct.numpy(), note=note)
 
 
 def expected_calibration_error(probs: np.ndarray, y_true: np.ndarray, n_bins: int = ECE_BINS) -> float:
@@ -172,6 +205,8 @@ def calibration_metrics(
         "temperature": calibration.temperature,
         "target_precision": target,
     }
+    if calibration.note:
+        out["temperature_note"] = calibration.note
     chosen = calibration.cutoff(target)
     if chosen is None:
         out.update(cutoff=None, precision_at_cutoff=None, coverage_at_cutoff=None)

@@ -5,12 +5,13 @@ import math
 import lightning as L
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 from torchmetrics import MetricCollection
 from transformers import get_linear_schedule_with_warmup
 
 from textcls.backbone import load_classifier
-from textcls.calibration import Calibration, calibrated_probs, fit_temperature, output_probs
+from textcls.calibration import Calibration, calibrate, output_probs
 from textcls.checkpoint import exported_calibration, exported_thresholds, is_exported_folder
 from textcls.long_text import POOLINGS, pool_windows
 from textcls.metrics import compute_multilabel_scores, multi_label_stage_metrics, stage_metrics
@@ -62,8 +63,9 @@ class TextClassifier(L.LightningModule):
             export and the app.
         calibrate: Fit a temperature on the validation split after each validation of `fit` (temperature
             scaling), stored in each checkpoint and applied to every probability textcls writes;
-            false keeps the raw softmax (temperature 1). Either way the validation predictions'
-            confidences are stored, for `--prediction.target_precision`.
+            false keeps the raw softmax (temperature 1), as does a validation split with fewer than 5
+            wrong predictions (too few to fit one; said once per fit, and in the test report). Either
+            way the validation predictions' confidences are stored, for `--prediction.target_precision`.
         chunk_pooling: With data.long_text "chunks": how a text's windows' logits become its one
             answer in validation, test and predict: "mean", or "max" (each label's largest logit:
             a label one window shows strongly wins).
@@ -131,6 +133,7 @@ class TextClassifier(L.LightningModule):
             )
             self.thresholds = Thresholds.from_dict(from_folder) or Thresholds.constant(threshold, n)
         self._val_outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self._told_temperature_note = False  # why the temperature stays 1: said once per fit
 
     def _is_head(self, param_name: str) -> bool:
         base = self.model.base_model_prefix
@@ -193,6 +196,9 @@ class TextClassifier(L.LightningModule):
     @property
     def temperature(self) -> float:
         return self.calibration.temperature
+
+    def on_fit_start(self) -> None:
+        self._told_temperature_note = False
 
     def _fitting(self) -> bool:
         trainer = self._trainer
@@ -258,11 +264,14 @@ class TextClassifier(L.LightningModule):
         if self.hparams.multi_label:
             self._tune_thresholds(rows[:, :n], rows[:, n:])
             return
-        logits, labels = rows[:, :n], rows[:, n].long()
-        temperature = fit_temperature(logits, labels) if self.hparams.calibrate else 1.0
-        confidence, predicted = calibrated_probs(logits, temperature).max(-1)
-        self.calibration = Calibration(temperature, confidence.numpy(), (predicted == labels).numpy())
-        self.log("val/temperature", temperature, rank_zero_only=True)
+        self.calibration = calibrate(rows[:, :n], rows[:, n].long(), fit=self.hparams.calibrate)
+        self.log("val/temperature", self.calibration.temperature, rank_zero_only=True)
+        if self.calibration.note and not self._told_temperature_note:
+            note, epoch = self.calibration.note, self.current_epoch
+            rank_zero_info(
+                f"Calibration: {note}: temperature 1, the raw softmax (epoch {epoch}; said once per fit)"
+            )
+            self._told_temperature_note = True
 
     def _tune_thresholds(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
         """Tune the thresholds on this validation and log its scores at them (`val/f1_macro`, ...).

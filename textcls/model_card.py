@@ -173,6 +173,14 @@ def _confidence_lines(predictor: Predictor) -> list[str]:
     if predictor.calibration is None:
         return []
     t = predictor.calibration.temperature
+    if predictor.calibration.note:
+        note = predictor.calibration.note
+        return [
+            "## Confidence",
+            "",
+            f"Probabilities are the raw softmax, as `pipeline` returns them: {note}.",
+            "",
+        ]
     return [
         "## Confidence",
         "",

@@ -180,9 +180,11 @@ def summary_markdown(
 ) -> str:
     """report.md: model, data, hyper-parameters, metrics, per-class table, confusions, mistakes."""
     out = markdown_head(info, label_names) + ["## Metrics", ""]
-    shown = {k: v for k, v in metrics.items() if k not in ("model", "checkpoint")}
+    shown = {k: v for k, v in metrics.items() if k not in ("model", "checkpoint", "temperature_note")}
     values = pd.Series(list(shown.values()), dtype=object)  # keeps counts as integers
     out += [md_table(pd.DataFrame({"metric": list(shown), "value": values})), ""]
+    if metrics.get("temperature_note"):
+        out += [f"Temperature {metrics['temperature']}, the raw softmax: {metrics['temperature_note']}.", ""]
     out += ["## Per class", "", md_table(table), ""]
     confusions = biggest_confusions(matrix, label_names)
     out += ["## Biggest confusions", ""]

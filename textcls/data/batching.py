@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator, Sequence, Sized
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampler, RandomSampler, Sampler
 
 
@@ -178,6 +179,7 @@ class ResumableDataLoader(DataLoader):
 
     Under DDP Lightning re-creates the loader around a DistributedSampler of its own, seeded by
     `seed_everything`; `seed` (data.seed) becomes that sampler's seed, so one seed sets the order.
+    A sampler that is a DistributedSampler already (WindowSampler) is kept, batch sampler or not.
     """
 
     def __init__(
@@ -185,34 +187,74 @@ class ResumableDataLoader(DataLoader):
     ):
         super().__init__(*args, **kwargs)
         self.batches_done = batches_done
-        for sampler in (self.sampler, getattr(self.batch_sampler, "sampler", None)):
+        inner = getattr(self.batch_sampler, "sampler", None)
+        for sampler in (self.sampler, inner):
             if seed is not None and isinstance(sampler, DistributedSampler):
                 sampler.seed = seed
+        if isinstance(inner, DistributedSampler):
+            # With a batch sampler the loader's `sampler` is a SequentialSampler stand-in, and Lightning
+            # looks at it alone to decide whether to put a DistributedSampler in: show it the real one.
+            # (DataLoader refuses `sampler` once initialised; this is still its initialisation.)
+            object.__setattr__(self, "sampler", inner)
 
     def __iter__(self) -> Iterator:
         skip = self.batches_done() if self.batches_done else 0
         yield from itertools.islice(super().__iter__(), skip, None)
 
 
-class WindowSampler(SeededRandomSampler):
+class WindowSampler(DistributedSampler):
     """A random order of the windows of chunked texts that keeps at most `per_text` windows of each
-    text, a new draw every epoch: long texts add variety without multiplying the cost of an epoch."""
+    text, a new draw every epoch: long texts add variety without multiplying the cost of an epoch.
 
-    def __init__(self, owners: np.ndarray, per_text: int, seed: int = 0):
-        super().__init__(owners, seed)
+    Distributed by itself: every rank makes the same draw (from the seed and the epoch) and reads
+    its own share of it, as many windows on each rank (a few repeated to even them out, as
+    DistributedSampler does). Being a DistributedSampler, Lightning keeps it under DDP instead of
+    putting one over every window, which would drop the bound and lengthen the epoch.
+
+    Args:
+        owners: The text each window reads (ascending).
+        per_text: The most windows of one text drawn per epoch.
+        seed: Seed of the draw (with the epoch).
+        num_replicas: Ranks sharing the epoch (default: the initialised process group's, else 1).
+        rank: This process's rank among them (default: the process group's, else 0).
+    """
+
+    def __init__(
+        self,
+        owners: np.ndarray,
+        per_text: int,
+        seed: int = 0,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+    ):
+        grouped = dist.is_available() and dist.is_initialized()
+        if num_replicas is None:
+            num_replicas = dist.get_world_size() if grouped else 1
+        if rank is None:
+            rank = dist.get_rank() if grouped else 0
+        super().__init__(owners, num_replicas, rank, shuffle=True, seed=seed)
         self.owners, self.per_text = owners, per_text
-        self.size = int(np.minimum(np.bincount(owners), per_text).sum()) if len(owners) else 0
+        self.drawn = int(np.minimum(np.bincount(owners), per_text).sum()) if len(owners) else 0
+        self.num_samples = math.ceil(self.drawn / self.num_replicas)
+        self.total_size = self.num_samples * self.num_replicas
 
-    def __len__(self) -> int:
-        return self.size
+    def draw(self) -> list[int]:
+        """The epoch's windows in random order, at most `per_text` of each text: the same on every rank."""
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        taken = np.zeros(int(self.owners.max()) + 1 if len(self.owners) else 0, dtype=np.int64)
+        drawn = []
+        for i in torch.randperm(len(self.owners), generator=generator).tolist():
+            owner = self.owners[i]
+            if taken[owner] < self.per_text:
+                taken[owner] += 1
+                drawn.append(i)
+        return drawn
 
     def __iter__(self) -> Iterator[int]:
-        taken: dict[int, int] = {}
-        for i in super().__iter__():
-            owner = int(self.owners[i])
-            if taken.get(owner, 0) < self.per_text:
-                taken[owner] = taken.get(owner, 0) + 1
-                yield i
+        drawn = self.draw()
+        while drawn and len(drawn) < self.total_size:
+            drawn += drawn[: self.total_size - len(drawn)]
+        return iter(drawn[self.rank : self.total_size : self.num_replicas])
 
 
 class SortedSampler(Sampler[int]):
