@@ -1,8 +1,10 @@
 """Fixtures: a tiny random BERT with its own tokenizer, and tiny labelled data, all built offline."""
 
+import contextlib
 import json
 import os
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -52,6 +54,22 @@ def make_multi_label_rows(n: int, seed: int = 0) -> list[dict]:
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
+
+
+@contextlib.contextmanager
+def cpu_with_bf16() -> Iterator[None]:
+    """This CPU as one with native bf16 (AVX-512 BF16 or AMX), whatever it has: where automatic precision
+    differs by command (fit: bf16-mixed, emulated and slower on a CPU without it; evaluation: fp32)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("textcls.precision.cpu_runs_bf16", lambda: True)
+        yield
+
+
+@pytest.fixture
+def bf16_cpu() -> Iterator[None]:
+    """`cpu_with_bf16` for one test."""
+    with cpu_with_bf16():
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -205,7 +205,7 @@ def _predict(trained, source, out, *extra):
     return pd.read_csv(out)
 
 
-def test_predict_export_and_app_apply_the_stored_temperature(trained, tiny_backbone):
+def test_predict_export_and_app_apply_the_stored_temperature(trained, tiny_backbone, bf16_cpu):
     from textcls.app import stored_target, uncertain_threshold
     from textcls.export import export
     from textcls.inference import load_predictor

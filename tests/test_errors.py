@@ -10,6 +10,7 @@ import json
 import os
 import pickle
 import time
+from types import SimpleNamespace
 
 import lightning as L
 import pandas as pd
@@ -408,10 +409,30 @@ def test_non_finite_loss_stops_with_the_step(tmp_path, tiny_backbone, data_files
         trainer.fit(model, datamodule=module)
     msg = str(err.value)
     assert "the training loss became nan at step 2" in msg and "model.learning_rate" in msg
-    assert "16-mixed" in msg
+    assert "precision" not in msg  # in fp32 the precision is not the cause
     # stopped before a NaN reached the weights
     assert all(torch.isfinite(v).all() for v in model.state_dict().values() if v.is_floating_point())
     assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize(
+    "precision,advice",
+    [
+        ("16-mixed", "use trainer.precision bf16-mixed or 32-true (fp16 overflows above 65504)"),
+        ("16-true", "trainer.precision 16-true keeps the weights in half precision"),
+        ("bf16-mixed", "lower model.learning_rate or set trainer.gradient_clip_val=1.0; the last"),
+    ],
+)
+def test_non_finite_loss_advice_follows_the_precision(precision, advice):
+    trainer = SimpleNamespace(
+        global_step=1,
+        current_epoch=0,
+        precision=precision,
+        fit_loop=SimpleNamespace(epoch_loop=SimpleNamespace(batch_idx=1)),
+    )
+    with pytest.raises(NonFiniteLossError, match="became nan at step 1") as err:
+        FiniteLossCheck().on_before_backward(trainer, None, torch.tensor(float("nan")))
+    assert advice in str(err.value)
 
 
 def test_predictions_are_written_atomically(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from tests.conftest import make_multi_label_rows, write_multi_label_files
+from tests.conftest import cpu_with_bf16, make_multi_label_rows, write_multi_label_files
 from tests.test_cli import run, write_config
 
 LABELS = ["food", "sports", "tech"]
@@ -25,13 +25,14 @@ def trained(tmp_path_factory, tiny_backbone):
     settings["data"].update(multi_label=True, label_column="labels", max_length=16)
     settings["model"]["learning_rate"] = 1e-2  # the tiny model then separates the topics in 3 epochs
     config.write_text(yaml.safe_dump(settings))
-    run("fit", "--config", str(config), "--data_check.enabled", "false", cwd=tmp)
-    ckpt = tmp / "logs" / "tiny" / "version_0" / "checkpoints" / "best.ckpt"
-    folder = tmp / "exported"
-    run("export", "--ckpt_path", str(ckpt), "--output_dir", str(folder), cwd=tmp)
-    out = {"tmp": tmp, "config": config, "ckpt": ckpt, "folder": folder, "files": files}
-    out["preds"] = predict(out, ckpt, "from_ckpt.csv")
-    out["forced"] = predict(out, ckpt, "forced.csv", "--prediction.at_least_one", "true")
+    with cpu_with_bf16():  # fit in bf16, predict in fp32: the probabilities must still match the pipeline's
+        run("fit", "--config", str(config), "--data_check.enabled", "false", cwd=tmp)
+        ckpt = tmp / "logs" / "tiny" / "version_0" / "checkpoints" / "best.ckpt"
+        folder = tmp / "exported"
+        run("export", "--ckpt_path", str(ckpt), "--output_dir", str(folder), cwd=tmp)
+        out = {"tmp": tmp, "config": config, "ckpt": ckpt, "folder": folder, "files": files}
+        out["preds"] = predict(out, ckpt, "from_ckpt.csv")
+        out["forced"] = predict(out, ckpt, "forced.csv", "--prediction.at_least_one", "true")
     return out
 
 

@@ -281,7 +281,7 @@ def test_chunked_model_predicts_one_row_per_text_everywhere_alike(tmp_path, tiny
     np.testing.assert_allclose(pd.read_csv(out)[columns].to_numpy(), probs, atol=1e-5)
 
 
-def test_multi_label_texts_in_windows(tmp_path, tiny_backbone, multi_label_files):
+def test_multi_label_texts_in_windows(tmp_path, tiny_backbone, multi_label_files, bf16_cpu):
     """Multi-label data read in windows: each window trains on its text's label set; test and
     predict pool per text (max: a label one window shows is the text's), one row per text."""
     config = write_config(tmp_path, tiny_backbone, multi_label_files, max_epochs=2)

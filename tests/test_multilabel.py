@@ -165,7 +165,9 @@ def multi_label_config(tmp_path, backbone, files, **model) -> str:
     return str(path)
 
 
-def test_fit_stores_tuned_thresholds_and_predict_applies_them(tmp_path, tiny_backbone, multi_label_files):
+def test_fit_stores_tuned_thresholds_and_predict_applies_them(
+    tmp_path, tiny_backbone, multi_label_files, bf16_cpu
+):
     config = multi_label_config(tmp_path, tiny_backbone, multi_label_files)
     run("fit", "--config", config, cwd=tmp_path)
     best = tmp_path / "logs" / "ml" / "version_0" / "checkpoints" / "best.ckpt"

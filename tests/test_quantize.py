@@ -27,7 +27,8 @@ def test_quantized_predictor_agrees_with_full_precision(trained):  # noqa: F811
     assert (p_int8.argmax(-1) == p_full.argmax(-1)).mean() >= 0.95
 
 
-def test_predict_and_test_with_int8(trained, tmp_path):  # noqa: F811
+def test_predict_and_test_with_int8(trained, tmp_path, bf16_cpu):  # noqa: F811
+    """With the default settings, on any CPU: int8 picks the full precision it needs by itself."""
     tmp, config = trained["tmp"], trained["config"]
     outputs = {}
     for quantize in ("none", "int8"):

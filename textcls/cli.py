@@ -50,7 +50,7 @@ from textcls.data import DataError, TextClassificationData
 from textcls.explain import ExplainError
 from textcls.export import ExportError
 from textcls.model import HyperParameterError, TextClassifier
-from textcls.precision import auto_precision
+from textcls.precision import PrecisionError, run_precision
 from textcls.quantize import QuantizeError
 from textcls.report import BASELINES_FOLDER, TestReport
 
@@ -65,6 +65,7 @@ USER_ERRORS = (
     ExplainError,
     NonFiniteLossError,
     QuantizeError,
+    PrecisionError,
     MisconfigurationException,  # Lightning's word for settings that contradict each other
 )
 OUT_OF_MEMORY = (
@@ -148,9 +149,11 @@ class TextclsCLI(LightningCLI):
         self.config = self.parser.parse_object({subcommand: overrides}, self.config)
 
     def before_instantiate_classes(self) -> None:
-        trainer = self.config[self.subcommand].trainer
-        if trainer.precision is None:
-            trainer.precision = auto_precision(trainer.accelerator)
+        cfg = self.config[self.subcommand]
+        trainer = cfg.trainer
+        trainer.precision = run_precision(
+            self.subcommand, trainer.accelerator, trainer.precision, cfg.prediction.quantize
+        )
 
     def instantiate_trainer(self, **kwargs) -> Trainer:
         """The Trainer with textcls's own callbacks, less those that give way to the user's settings."""
@@ -361,6 +364,8 @@ def quiet_libraries() -> None:
         warnings.filterwarnings("ignore", category=category)
     # test/predict restore a checkpoint from another run's folder: expected, not a problem
     warnings.filterwarnings("ignore", message="The dirpath has changed")
+    # mixed precision: the summary counts fp32 weights' bytes, which is right for bf16-mixed and 16-mixed
+    warnings.filterwarnings("ignore", message="Precision .* is not supported by the model summary")
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, _DropTips) for f in logger.filters):

@@ -170,7 +170,8 @@ class Predictor:
 
 
 def load_predictor(path: str | Path, quantize: str | None = None) -> Predictor:
-    """Load a textcls checkpoint file or an exported Hugging Face folder for prediction (on CPU);
+    """Load a textcls checkpoint file or an exported Hugging Face folder for prediction on CPU in fp32 (what
+    `predict` and `test` run in on CPU unless trainer.precision is set, see textcls/precision.py);
     `quantize="int8"` quantizes its Linear layers dynamically (faster on CPU, see textcls/quantize.py)."""
     quantize = check_quantize(quantize, "quantize")
     path = Path(path).expanduser()

@@ -13,6 +13,8 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from textcls.precision import HALF_WEIGHTS, HALF_WEIGHTS_MESSAGE
+
 
 class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite."""
@@ -28,10 +30,19 @@ class FiniteLossCheck(Callback):
             return
         raise NonFiniteLossError(
             f"the training loss became {loss.item()} at step {trainer.global_step} (epoch "
-            f"{trainer.current_epoch}, batch {trainer.fit_loop.epoch_loop.batch_idx}): lower "
-            "model.learning_rate, set trainer.gradient_clip_val=1.0, or use trainer.precision=32-true or "
-            "bf16-mixed instead of 16-mixed; the last checkpoint before this is still usable"
+            f"{trainer.current_epoch}, batch {trainer.fit_loop.epoch_loop.batch_idx}): "
+            f"{_advice(trainer.precision)}; the last checkpoint before this is still usable"
         )
+
+
+def _advice(precision: str) -> str:
+    """What to change: the precision only where it can be the cause (fp16's range, half-precision weights)."""
+    if precision in HALF_WEIGHTS:
+        return HALF_WEIGHTS_MESSAGE.format(precision=precision)
+    advice = "lower model.learning_rate or set trainer.gradient_clip_val=1.0"
+    if precision == "16-mixed":
+        advice += ", or use trainer.precision bf16-mixed or 32-true (fp16 overflows above 65504)"
+    return advice
 
 
 class ResumeCheckpoint(Callback):

@@ -10,6 +10,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.utilities import rank_zero_info
 
 from textcls.calibration import cutoff_message
+from textcls.precision import check_int8_precision
 from textcls.predictions import (
     DEFAULT_UNCERTAIN_BELOW,
     gather_in_order,
@@ -61,7 +62,8 @@ class PredictionWriter(BasePredictionWriter):
         at_least_one: Multi-label models: a text where no label passes its threshold gets its
             highest-scoring label (off: such a text gets no label).
         quantize: "int8": `predict` (and `test`, to measure what it costs) run the model with
-            dynamically quantized int8 Linear layers, on CPU in full precision ("none": as trained).
+            dynamically quantized int8 Linear layers, on CPU in full precision, which they then pick when
+            trainer.precision is unset ("none": as trained).
     """
 
     def __init__(
@@ -96,11 +98,7 @@ class PredictionWriter(BasePredictionWriter):
         # here, not in setup: Lightning loads the checkpoint's weights after setup, into the fp32 model
         if not self.quantize:
             return
-        if trainer.precision not in ("32-true", "32", 32):
-            raise PredictionError(
-                f"prediction.quantize int8 runs in full precision: pass --trainer.precision 32-true "
-                f"(not {trainer.precision})"
-            )
+        check_int8_precision(trainer.precision)  # the CLI has checked; a Trainer built in code has not
         pl_module.model = quantize_int8(pl_module.model)
         pl_module.quantized = self.quantize  # for the test report
         rank_zero_info("Predicting with int8 dynamic quantization of the Linear layers")
