@@ -65,6 +65,20 @@ def cpu_with_bf16() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def cpu_kind() -> Iterator[None]:
+    """`TEXTCLS_TEST_CPU_BF16=0` (or 1) runs the suite as on a CPU without (with) native bf16, whatever
+    this one has, so both kinds can be checked on one machine (in this process: CLI runs started as
+    subprocesses see the real CPU). Unset: the real CPU."""
+    kind = os.environ.get("TEXTCLS_TEST_CPU_BF16")
+    if kind not in ("0", "1"):
+        yield
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("textcls.precision.cpu_runs_bf16", lambda: kind == "1")
+        yield
+
+
 @pytest.fixture
 def bf16_cpu() -> Iterator[None]:
     """`cpu_with_bf16` for one test."""
