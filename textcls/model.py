@@ -5,11 +5,12 @@ import math
 import lightning as L
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 from torchmetrics import MetricCollection
 from transformers import get_linear_schedule_with_warmup
 
-from textcls.backbone import load_classifier
+from textcls.backbone import load_classifier, resolve_pooling
 from textcls.calibration import Calibration, calibrated_probs, fit_temperature, output_probs
 from textcls.checkpoint import exported_calibration, exported_thresholds, is_exported_folder
 from textcls.long_text import POOLINGS, pool_windows
@@ -64,6 +65,12 @@ class TextClassifier(L.LightningModule):
             scaling), stored in each checkpoint and applied to every probability textcls writes;
             false keeps the raw softmax (temperature 1). Either way the validation predictions'
             confidences are stored, for `--prediction.target_precision`.
+        pooling: How the classification head reads the encoder's output: "pooler" (the architecture's
+            own head: for BERT the first token through its pooler layer), "cls" (the raw first-token
+            vector), "mean" (the mean of the token vectors, padding excluded), or "auto": the
+            pooling a sentence-transformers backbone was trained with (its modules.json and pooling
+            config; "mean" for all-MiniLM-L6-v2, whose pooler was never trained), else "pooler".
+            The choice is printed at `fit` and stored in the checkpoint.
         chunk_pooling: With data.long_text "chunks": how a text's windows' logits become its one
             answer in validation, test and predict: "mean", or "max" (each label's largest logit:
             a label one window shows strongly wins).
@@ -87,6 +94,7 @@ class TextClassifier(L.LightningModule):
         multi_label: bool = False,
         threshold: float = 0.5,
         tune_thresholds: bool = True,
+        pooling: str = "auto",
         chunk_pooling: str = "mean",
     ):
         super().__init__()
@@ -100,7 +108,13 @@ class TextClassifier(L.LightningModule):
                 f"model.chunk_pooling must be one of {', '.join(POOLINGS)}, got '{chunk_pooling}'"
             )
         self.label_names = list(label_names)
-        self.model = load_classifier(model_name_or_path, self.label_names, trust_remote_code, pretrained)
+        resolved = resolve_pooling(model_name_or_path, pooling)
+        self.hparams["pooling"] = resolved  # the checkpoint keeps the head it was built with, never "auto"
+        if pretrained and pooling == "auto":
+            rank_zero_info(f"Classification head: model.pooling '{resolved}' (auto, from the backbone)")
+        self.model = load_classifier(
+            model_name_or_path, self.label_names, trust_remote_code, pretrained, pooling=resolved
+        )
         # from_pretrained hands the network back in eval mode, and Lightning keeps each submodule's
         # mode as it finds it: without this, dropout would stay off during training.
         self.model.train()
@@ -159,9 +173,12 @@ class TextClassifier(L.LightningModule):
         )
 
     def setup(self, stage: str) -> None:
+        data = getattr(self.trainer, "datamodule", None)
+        if stage == "fit" and self.hparams.multi_label and data is not None and "train" in data.frames:
+            # Lightning restores a resumed run's weights after this, so only a new head starts here
+            self._start_at_label_priors(data.class_counts("train"), len(data.frames["train"]))
         # validate and test too: their val/loss and test/loss are then the loss that fit reports
         if stage != "predict" and self.hparams.class_weights == "balanced":
-            data = getattr(self.trainer, "datamodule", None)
             if data is not None and "train" in data.frames:
                 counts = data.class_counts("train")
                 weights = (
@@ -170,6 +187,27 @@ class TextClassifier(L.LightningModule):
                     else balanced_weights(counts)
                 )
                 self.loss_weights = weights.to(self.device)
+
+    @torch.no_grad()
+    def _start_at_label_priors(self, positives: list[int], rows: int) -> None:
+        """Start each label's output bias at its log prior odds in the training split.
+
+        At bias 0 every label starts at probability 0.5, and a label in 1% of texts spends its first
+        epoch pushing all its probabilities down, with a shared encoder: rare labels never catch up
+        in a short run. Starting at the base rate (as in RetinaNet's prior initialisation) leaves the
+        encoder to learn only what separates texts.
+        """
+        prior = torch.tensor(positives, dtype=torch.float).clamp(0.5, rows - 0.5) / rows
+        self._output_layer().bias.copy_(torch.log(prior / (1 - prior)))
+
+    def _output_layer(self) -> nn.Linear:
+        """The head's last linear layer, the one with an output per label (its place differs by architecture)."""
+        layers = [
+            m
+            for name, m in self.model.named_modules()
+            if isinstance(m, nn.Linear) and m.out_features == len(self.label_names) and self._is_head(name)
+        ]
+        return layers[-1]
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         if self.hparams.class_weights == "balanced" and self.loss_weights is not None:
