@@ -16,7 +16,7 @@ from textcls.checkpoint import exported_calibration, exported_thresholds, is_exp
 from textcls.long_text import POOLINGS, pool_windows
 from textcls.metrics import compute_multilabel_scores, multi_label_stage_metrics, stage_metrics
 from textcls.predictions import gather_in_order
-from textcls.thresholds import Thresholds, decide, tune_thresholds
+from textcls.thresholds import Thresholds, cardinality_alert, decide, tune_thresholds
 
 # "balanced" multi-label weights: a label in 1 text of 10,000 is not weighed 9,999 times
 MAX_POS_WEIGHT = 100.0
@@ -316,7 +316,11 @@ class TextClassifier(L.LightningModule):
         if not hp.tune_thresholds:  # the global threshold, with the validation positives on record
             tuned = Thresholds.constant(hp.threshold, probs.shape[1], tuned.positives)
         self.thresholds = tuned
-        scores = compute_multilabel_scores(labels, decide(probs, tuned).numpy())
+        decided = decide(probs, tuned).numpy()
+        alert = cardinality_alert(float(labels.sum(1).mean()), float(decided.sum(1).mean()))
+        if alert:
+            rank_zero_info(f"Warning: epoch {self.current_epoch}, validation split: {alert}")
+        scores = compute_multilabel_scores(labels, decided)
         self.log_dict({f"val/{k}": v for k, v in scores.items() if k != "rows"})
         fixed = compute_multilabel_scores(labels, probs >= hp.threshold)
         self.log("val/f1_macro_at_threshold", fixed["f1_macro"])

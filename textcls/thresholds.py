@@ -103,6 +103,23 @@ def always_predicted_f1(prevalence: float) -> float:
     return 2 * prevalence / (1 + prevalence)
 
 
+# predicted labels per text this many times the true number (or this share of it) is flagged
+CARDINALITY_FACTOR = 2.0
+
+
+def cardinality_alert(true_per_text: float, predicted_per_text: float) -> str | None:
+    """A warning when a model gives texts far more (or far fewer) labels than they carry, else None."""
+    if true_per_text <= 0:
+        return None
+    ratio = predicted_per_text / true_per_text
+    if 1 / CARDINALITY_FACTOR <= ratio <= CARDINALITY_FACTOR:
+        return None
+    return (
+        f"the model gives {predicted_per_text:.2f} labels per text where the texts carry {true_per_text:.2f} "
+        f"({ratio:.1f}x): its thresholds {'over' if ratio > 1 else 'under'}-predict; see the per-label table"
+    )
+
+
 def decide(
     probs: torch.Tensor | np.ndarray, thresholds: Thresholds, at_least_one: bool = False
 ) -> torch.Tensor:
