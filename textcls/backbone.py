@@ -9,6 +9,8 @@ import os
 import warnings
 from pathlib import Path
 
+import torch
+from torch import nn
 from transformers import (
     AutoConfig,
     AutoModel,
@@ -231,3 +233,29 @@ def _stored_pooling(path: str) -> str | None:
         return None
     stored = json.loads(config_path.read_text(encoding="utf-8")).get(CONFIG_KEY)
     return stored if stored in POOLINGS else None
+
+
+@torch.no_grad()
+def start_at_label_priors(model, positives: list[int], rows: int) -> None:
+    """Start each label's output bias at its log prior odds (multi-label heads).
+
+    At bias 0 every label starts at probability 0.5, and a label in 1% of texts spends its first
+    epoch pushing all its probabilities down, through a shared encoder: rare labels never catch up in
+    a short run. Starting at the base rate (as RetinaNet's prior initialisation does) leaves the
+    encoder to learn only what separates texts.
+    """
+    prior = torch.tensor(positives, dtype=torch.float).clamp(0.5, rows - 0.5) / rows
+    output_layer(model).bias.copy_(torch.log(prior / (1 - prior)))
+
+
+def output_layer(model) -> nn.Linear:
+    """The head's last linear layer, with one output per label (its place differs by architecture)."""
+    base = model.base_model_prefix + "."
+    layers = [
+        m
+        for name, m in model.named_modules()
+        if isinstance(m, nn.Linear)
+        and m.out_features == model.config.num_labels
+        and not name.startswith(base)
+    ]
+    return layers[-1]

@@ -10,7 +10,7 @@ from torch import nn
 from torchmetrics import MetricCollection
 from transformers import get_linear_schedule_with_warmup
 
-from textcls.backbone import load_classifier, resolve_pooling
+from textcls.backbone import load_classifier, resolve_pooling, start_at_label_priors
 from textcls.calibration import Calibration, calibrated_probs, fit_temperature, output_probs
 from textcls.checkpoint import exported_calibration, exported_thresholds, is_exported_folder
 from textcls.long_text import POOLINGS, pool_windows
@@ -176,7 +176,7 @@ class TextClassifier(L.LightningModule):
         data = getattr(self.trainer, "datamodule", None)
         if stage == "fit" and self.hparams.multi_label and data is not None and "train" in data.frames:
             # Lightning restores a resumed run's weights after this, so only a new head starts here
-            self._start_at_label_priors(data.class_counts("train"), len(data.frames["train"]))
+            start_at_label_priors(self.model, data.class_counts("train"), len(data.frames["train"]))
         # validate and test too: their val/loss and test/loss are then the loss that fit reports
         if stage != "predict" and self.hparams.class_weights == "balanced":
             if data is not None and "train" in data.frames:
@@ -187,27 +187,6 @@ class TextClassifier(L.LightningModule):
                     else balanced_weights(counts)
                 )
                 self.loss_weights = weights.to(self.device)
-
-    @torch.no_grad()
-    def _start_at_label_priors(self, positives: list[int], rows: int) -> None:
-        """Start each label's output bias at its log prior odds in the training split.
-
-        At bias 0 every label starts at probability 0.5, and a label in 1% of texts spends its first
-        epoch pushing all its probabilities down, with a shared encoder: rare labels never catch up
-        in a short run. Starting at the base rate (as in RetinaNet's prior initialisation) leaves the
-        encoder to learn only what separates texts.
-        """
-        prior = torch.tensor(positives, dtype=torch.float).clamp(0.5, rows - 0.5) / rows
-        self._output_layer().bias.copy_(torch.log(prior / (1 - prior)))
-
-    def _output_layer(self) -> nn.Linear:
-        """The head's last linear layer, the one with an output per label (its place differs by architecture)."""
-        layers = [
-            m
-            for name, m in self.model.named_modules()
-            if isinstance(m, nn.Linear) and m.out_features == len(self.label_names) and self._is_head(name)
-        ]
-        return layers[-1]
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         if self.hparams.class_weights == "balanced" and self.loss_weights is not None:
