@@ -142,13 +142,8 @@ def table(results: list[dict]) -> str:
 
 def write_docs(results: list[dict], args: argparse.Namespace) -> None:
     """Replace the Long documents section of docs/results.md (after make_results.py's marker)."""
-    from make_results import KEPT_MARKER
+    from make_results import write_kept_section
 
-    path = ROOT / "docs" / "results.md"
-    head, _, kept = path.read_text().partition(KEPT_MARKER)
-    start, end = "<!-- long_documents -->", "<!-- /long_documents -->"
-    before, _, rest = kept.partition(start)
-    after = rest.partition(end)[2] if rest else ""
     command = (
         f"python scripts/long_documents.py --train {args.train} --test {args.test} --epochs {args.epochs}"
     )
@@ -163,7 +158,6 @@ def write_docs(results: list[dict], args: argparse.Namespace) -> None:
         if v in means.index and ref in means.index
     ]
     section = [
-        start,
         "## Long documents: IMDB at 128 tokens",
         "",
         "Written by this command (do not edit by hand):",
@@ -181,10 +175,8 @@ def write_docs(results: list[dict], args: argparse.Namespace) -> None:
         "Means over the seeds:",
         "",
         *deltas,
-        end,
     ]
-    path.write_text(head + KEPT_MARKER + (before or "\n\n") + "\n".join(section) + (after or "\n"))
-    print(f"Wrote {path}")
+    write_kept_section("long_documents", section)
 
 
 def main() -> None:

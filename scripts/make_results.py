@@ -38,6 +38,19 @@ TARGET_PRECISION = "0.95"
 KEPT_MARKER = "<!-- below: sections written by other scripts, kept by make_results.py -->"
 
 
+def write_kept_section(name: str, lines: list[str]) -> Path:
+    """Write (or replace) the section `name` of docs/results.md below KEPT_MARKER, between
+    `<!-- name -->` and `<!-- /name -->`: a section another script owns, which main() keeps."""
+    path = ROOT / "docs" / "results.md"
+    head, _, kept = path.read_text().partition(KEPT_MARKER)
+    start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+    before, found, rest = kept.partition(start)
+    after = rest.partition(end)[2] if found else "\n"
+    path.write_text(head + KEPT_MARKER + (before or "\n") + "\n".join([start, *lines, end]) + after)
+    print(f"Wrote {path}")
+    return path
+
+
 def textcls(*args: str) -> None:
     print("$ textcls", " ".join(args), flush=True)
     subprocess.run([sys.executable, "-m", "textcls", *args], cwd=ROOT, check=True)

@@ -245,3 +245,23 @@ def test_report_by_length_of_chunked_long_texts(tmp_path, tiny_backbone):
         inside = preds[preds["tokens"].between(bucket.min_tokens, bucket.max_tokens)]
         assert len(inside) == bucket.rows
         assert bucket.accuracy == pytest.approx((inside["true_label"] == inside["predicted_label"]).mean())
+
+
+def test_single_label_report_leads_with_a_better_baseline(tmp_path):
+    from textcls.report import write_report
+
+    test = pd.DataFrame({"row": range(4), "text": ["a", "b", "c", "d"], "label": ["x", "y", "x", "y"]})
+    probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.2, 0.8]])  # 3 of 4 right
+    weaker = {"model": "TF-IDF + naive Bayes", "accuracy": 0.5, "f1_macro": 0.33, "train_seconds": 1.0}
+    stronger = {
+        "model": "TF-IDF + logistic regression",
+        "accuracy": 1.0,
+        "f1_macro": 1.0,
+        "train_seconds": 1.0,
+    }
+    metrics, _ = write_report(tmp_path, test, probs, ["x", "y"], {"model": "fine-tuned"}, [weaker, stronger])
+    assert metrics["alerts"] == [
+        f"TF-IDF + logistic regression scores a higher macro F1 than this model on the same test rows: "
+        f"1.0000 against {metrics['f1_macro']:.4f}"
+    ]
+    assert (tmp_path / "report.md").read_text().splitlines()[2].startswith("> **Warning:** TF-IDF + logistic")

@@ -113,3 +113,33 @@ def test_fit_and_test_write_the_multi_label_report(tmp_path, tiny_backbone, mult
     assert "## Per label" in report and "## Most confused label pairs" in report and "threshold 0.5" in report
     assert (test_dir / "label_f1.png").read_bytes()[:4] == b"\x89PNG"
     assert not (test_dir / "confusion_matrix.png").exists()
+
+
+def test_report_leads_with_over_prediction_and_a_better_baseline(tmp_path):
+    from textcls.report_multilabel import write_multilabel_report
+
+    test = pd.DataFrame(
+        {
+            "row": range(5),
+            "text": [f"t{i}" for i in range(5)],
+            "label": [["a", "b"], ["a"], ["c"], [], ["a", "c"]],
+        }
+    )
+    probs = np.full((5, 4), 0.4)  # every label passes thresholds of 0.3: 4 labels per text, 1.2 true
+    thresholds = Thresholds([0.3] * 4, [True] * 4, [9] * 4)
+    baseline = {"model": "TF-IDF + one-vs-rest logistic regression", "f1_macro": 0.9, "f1_micro": 0.9}
+    info = {"model": "fine-tuned"}
+    metrics, _ = write_multilabel_report(tmp_path, test, probs, NAMES, thresholds, info, [baseline], ";")
+    assert len(metrics["alerts"]) == 2
+    first_lines = (tmp_path / "report.md").read_text().splitlines()[:5]
+    assert first_lines[2].startswith(
+        "> **Warning:** TF-IDF + one-vs-rest logistic regression scores a higher"
+    )
+    assert "0.9000 against" in first_lines[2]
+    assert "4.00 labels per text where the texts carry 1.20 (3.3x)" in first_lines[3]
+    assert json.loads((tmp_path / "metrics.json").read_text())["alerts"] == metrics["alerts"]
+    # a model that predicts about as many labels as there are, and beats the baseline: nothing to flag
+    probs = np.where(_label_matrix(pd.Series(["a;b", "a", "c", "", "a;c"]), NAMES) > 0, 0.9, 0.1)
+    weaker = {**baseline, "f1_macro": 0.5}
+    metrics, _ = write_multilabel_report(tmp_path, test, probs, NAMES, thresholds, info, [weaker], ";")
+    assert metrics["alerts"] == [] and "Warning" not in (tmp_path / "report.md").read_text()

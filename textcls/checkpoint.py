@@ -55,9 +55,10 @@ def exported_overrides(folder: str | Path) -> dict:
     """The config an exported folder supplies to `test`/`predict --ckpt_path FOLDER`: the folder is
     the backbone (its weights are the trained ones), with its data settings and chunk pooling."""
     model = {"model_name_or_path": str(folder)}
-    pooling = _training_settings(folder).get("model", {}).get("chunk_pooling")
-    if pooling:
-        model["chunk_pooling"] = pooling
+    trained = _training_settings(folder).get("model", {})
+    for key in ("chunk_pooling", "pooling"):  # how windows are pooled, and the head
+        if trained.get(key):
+            model[key] = trained[key]
     return {"model": model, "data": exported_settings(folder), "ckpt_path": None}
 
 
@@ -146,6 +147,8 @@ def checkpoint_overrides(ckpt: dict) -> dict:
     # label names and multi_label reach the model through links from the data: set them there
     overrides = {"model": {k: v for k, v in model_hp.items() if k not in ("label_names", "multi_label")}}
     overrides["model"]["pretrained"] = False
+    # a checkpoint written before model.pooling existed has the architecture's own head
+    overrides["model"].setdefault("pooling", "pooler")
     overrides["data"] = {
         "labels": model_hp.get("label_names"),
         "multi_label": model_hp.get("multi_label", False),

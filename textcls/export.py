@@ -5,7 +5,10 @@ The folder loads with `transformers.pipeline("text-classification", model=folder
 `problem_type: multi_label_classification`, so `pipeline` applies a sigmoid per label, as textcls
 does; its per-label thresholds travel in thresholds.json (it has no temperature: calibration.json is
 single-label only). A model trained on windows or on the end of its texts reads texts in a way
-`pipeline` cannot; its model card (textcls/model_card.py) says so and shows the textcls call.
+`pipeline` cannot; its model card (textcls/model_card.py) says so and shows the textcls call. A
+model with textcls's pooled head (`model.pooling` cls or mean) carries that head's code
+(`modeling_textcls.py`, named in config.json's `auto_map`): transformers loads it with
+`trust_remote_code=True`, offline.
 """
 
 import json
@@ -18,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from textcls import pooled_model
 from textcls.checkpoint import (
     CALIBRATION_FILE,
     CONFUSION_MATRIX_FILE,
@@ -28,12 +32,14 @@ from textcls.checkpoint import (
 )
 from textcls.inference import Predictor, load_predictor
 from textcls.model_card import model_card
+from textcls.pooled_model import PooledTextClassifier
 from textcls.quantize import check_quantize
 from textcls.thresholds import decide
 
 ONNX_FILE = "model.onnx"
 ONNX_INT8_FILE = "model.int8.onnx"  # onnxruntime's dynamic int8 quantization of model.onnx
 MIN_ONNX_AGREEMENT = 0.995
+REMOTE_MODULE = "modeling_textcls"  # a pooled head's code, copied into the folder (textcls/pooled_model.py)
 
 
 class ExportError(ValueError):
@@ -130,6 +136,12 @@ def export(
 def write_folder(predictor: Predictor, folder: Path) -> None:
     """Weights (safetensors), config with id2label/label2id (and the problem type), tokenizer, the
     calibration (single-label) or thresholds (multi-label), report files and model card."""
+    if isinstance(predictor.model, PooledTextClassifier):
+        # not an architecture transformers knows: the folder carries the head's code and names it
+        predictor.model.config.auto_map = {
+            "AutoModelForSequenceClassification": f"{REMOTE_MODULE}.PooledTextClassifier"
+        }
+        shutil.copyfile(pooled_model.__file__, folder / f"{REMOTE_MODULE}.py")
     predictor.model.save_pretrained(folder, safe_serialization=True)
     # the exported tokenizer truncates where training did (with `truncation=True`)
     predictor.tokenizer.model_max_length = predictor.max_length

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
+from transformers import AutoTokenizer, PreTrainedModel
 
 from textcls.backbone import load_classifier, load_tokenizer
 from textcls.calibration import Calibration, cutoff_message, output_probs
@@ -183,7 +183,8 @@ def load_predictor(path: str | Path, quantize: str | None = None) -> Predictor:
 
 
 def _from_folder(folder: Path) -> Predictor:
-    model = AutoModelForSequenceClassification.from_pretrained(folder)
+    # a folder with textcls's pooled head needs no remote code here: the class is textcls's own
+    model = load_classifier(str(folder), exported_settings(folder)["labels"], pooling="auto")
     tokenizer = AutoTokenizer.from_pretrained(folder, use_fast=True)
     hparams = {}
     if (folder / "training_settings.json").is_file():
@@ -215,7 +216,8 @@ def _from_checkpoint(ckpt_path: Path) -> Predictor:
     model_hp = ckpt["hyper_parameters"]
     data_hp = ckpt.get("datamodule_hyper_parameters", {})
     backbone, trust = model_hp["model_name_or_path"], model_hp.get("trust_remote_code", False)
-    model = load_classifier(backbone, list(model_hp["label_names"]), trust, pretrained=False)
+    pooling = model_hp.get("pooling", "pooler")  # checkpoints from before model.pooling: the own head
+    model = load_classifier(backbone, list(model_hp["label_names"]), trust, pretrained=False, pooling=pooling)
     # the LightningModule keeps the network as `self.model`
     weights = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
     model.load_state_dict(weights)

@@ -10,13 +10,13 @@ from torch import nn
 from torchmetrics import MetricCollection
 from transformers import get_linear_schedule_with_warmup
 
-from textcls.backbone import load_classifier
+from textcls.backbone import load_classifier, resolve_pooling, start_at_label_priors
 from textcls.calibration import Calibration, calibrate, output_probs
 from textcls.checkpoint import exported_calibration, exported_thresholds, is_exported_folder
 from textcls.long_text import POOLINGS, pool_windows
 from textcls.metrics import compute_multilabel_scores, multi_label_stage_metrics, stage_metrics
 from textcls.predictions import gather_in_order
-from textcls.thresholds import Thresholds, decide, tune_thresholds
+from textcls.thresholds import Thresholds, cardinality_alert, decide, tune_thresholds
 
 # "balanced" multi-label weights: a label in 1 text of 10,000 is not weighed 9,999 times
 MAX_POS_WEIGHT = 100.0
@@ -66,6 +66,12 @@ class TextClassifier(L.LightningModule):
             false keeps the raw softmax (temperature 1), as does a validation split with fewer than 5
             wrong predictions (too few to fit one; said once per fit, and in the test report). Either
             way the validation predictions' confidences are stored, for `--prediction.target_precision`.
+        pooling: How the classification head reads the encoder's output: "pooler" (the architecture's
+            own head: for BERT the first token through its pooler layer), "cls" (the raw first-token
+            vector), "mean" (the mean of the token vectors, padding excluded), or "auto": the
+            pooling a sentence-transformers backbone was trained with (its modules.json and pooling
+            config; "mean" for all-MiniLM-L6-v2, whose pooler was never trained), else "pooler".
+            The choice is printed at `fit` and stored in the checkpoint.
         chunk_pooling: With data.long_text "chunks": how a text's windows' logits become its one
             answer in validation, test and predict: "mean", or "max" (each label's largest logit:
             a label one window shows strongly wins).
@@ -89,6 +95,7 @@ class TextClassifier(L.LightningModule):
         multi_label: bool = False,
         threshold: float = 0.5,
         tune_thresholds: bool = True,
+        pooling: str = "auto",
         chunk_pooling: str = "mean",
     ):
         super().__init__()
@@ -102,7 +109,13 @@ class TextClassifier(L.LightningModule):
                 f"model.chunk_pooling must be one of {', '.join(POOLINGS)}, got '{chunk_pooling}'"
             )
         self.label_names = list(label_names)
-        self.model = load_classifier(model_name_or_path, self.label_names, trust_remote_code, pretrained)
+        resolved = resolve_pooling(model_name_or_path, pooling)
+        self.hparams["pooling"] = resolved  # the checkpoint keeps the head it was built with, never "auto"
+        if pretrained and pooling == "auto":
+            rank_zero_info(f"Classification head: model.pooling '{resolved}' (auto, from the backbone)")
+        self.model = load_classifier(
+            model_name_or_path, self.label_names, trust_remote_code, pretrained, pooling=resolved
+        )
         # from_pretrained hands the network back in eval mode, and Lightning keeps each submodule's
         # mode as it finds it: without this, dropout would stay off during training.
         self.model.train()
@@ -162,9 +175,12 @@ class TextClassifier(L.LightningModule):
         )
 
     def setup(self, stage: str) -> None:
+        data = getattr(self.trainer, "datamodule", None)
+        if stage == "fit" and self.hparams.multi_label and data is not None and "train" in data.frames:
+            # Lightning restores a resumed run's weights after this, so only a new head starts here
+            start_at_label_priors(self.model, data.class_counts("train"), len(data.frames["train"]))
         # validate and test too: their val/loss and test/loss are then the loss that fit reports
         if stage != "predict" and self.hparams.class_weights == "balanced":
-            data = getattr(self.trainer, "datamodule", None)
             if data is not None and "train" in data.frames:
                 counts = data.class_counts("train")
                 weights = (
@@ -287,7 +303,11 @@ class TextClassifier(L.LightningModule):
         if not hp.tune_thresholds:  # the global threshold, with the validation positives on record
             tuned = Thresholds.constant(hp.threshold, probs.shape[1], tuned.positives)
         self.thresholds = tuned
-        scores = compute_multilabel_scores(labels, decide(probs, tuned).numpy())
+        decided = decide(probs, tuned).numpy()
+        alert = cardinality_alert(float(labels.sum(1).mean()), float(decided.sum(1).mean()))
+        if alert:
+            rank_zero_info(f"Warning: epoch {self.current_epoch}, validation split: {alert}")
+        scores = compute_multilabel_scores(labels, decided)
         self.log_dict({f"val/{k}": v for k, v in scores.items() if k != "rows"})
         fixed = compute_multilabel_scores(labels, probs >= hp.threshold)
         self.log("val/f1_macro_at_threshold", fixed["f1_macro"])

@@ -25,6 +25,7 @@ def model_card(predictor: Predictor) -> str:
         "# Text classifier",
         "",
         *_use_lines(predictor, backbone),
+        *_head_lines(predictor),
         *_layout_lines(predictor),
         *_confidence_lines(predictor),
         *_threshold_lines(predictor),
@@ -82,7 +83,7 @@ def _use_lines(predictor: Predictor, backbone: str) -> list[str]:
             "",
             "```python",
             "from transformers import pipeline",
-            'classify = pipeline("text-classification", model="path/to/this/folder")',
+            f'classify = pipeline("text-classification", model="path/to/this/folder"{_remote(predictor)})',
             'classify(["some text"], top_k=None, truncation=True)  # all class probabilities',
             "```",
             "",
@@ -98,7 +99,7 @@ def _use_lines(predictor: Predictor, backbone: str) -> list[str]:
         "```python",
         "import json",
         "from transformers import pipeline",
-        'classify = pipeline("text-classification", model="path/to/this/folder")',
+        f'classify = pipeline("text-classification", model="path/to/this/folder"{_remote(predictor)})',
         'thresholds = json.load(open("path/to/this/folder/thresholds.json"))["values"]',
         "scores = classify(['some text'], top_k=None, truncation=True)[0]  # each label's probability",
         "cutoff = {classify.model.config.id2label[i]: t for i, t in enumerate(thresholds)}",
@@ -106,6 +107,29 @@ def _use_lines(predictor: Predictor, backbone: str) -> list[str]:
         "```",
         "",
     ]
+
+
+def _head_lines(predictor: Predictor) -> list[str]:
+    if not _remote(predictor):
+        return []
+    pooling = predictor.model.config.textcls_pooling
+    return [
+        f"The classification head reads the encoder's {'mean token vector' if pooling == 'mean' else 'first token'} "
+        f"(textcls `model.pooling: {pooling}`), which is not an architecture transformers ships: its code "
+        "is in this folder (`modeling_textcls.py`, named in config.json's `auto_map`), so transformers "
+        "loads it with `trust_remote_code=True`, offline:",
+        "",
+        "```python",
+        "from transformers import AutoModelForSequenceClassification",
+        'model = AutoModelForSequenceClassification.from_pretrained("path/to/this/folder", trust_remote_code=True)',
+        "```",
+        "",
+    ]
+
+
+def _remote(predictor: Predictor) -> str:
+    """`pipeline`'s argument that lets it run the folder's own head code, where the folder has some."""
+    return ", trust_remote_code=True" if getattr(predictor.model.config, "auto_map", None) else ""
 
 
 def describe_layout(layout: TextLayout, pooling: str = "mean") -> str:

@@ -29,7 +29,7 @@ from textcls.data import SPLITS
 from textcls.metrics import compute_metrics, present_labels
 from textcls.predictions import gather_in_order
 from textcls.report_length import write_by_length
-from textcls.report_markdown import markdown_head, md_table
+from textcls.report_markdown import beaten_by, markdown_head, md_table
 from textcls.report_multilabel import write_multilabel_report
 
 BASELINES_FOLDER = "baselines"
@@ -103,6 +103,7 @@ def write_report(
     y_true = test["label"].map(index).to_numpy()
     y_pred = probs.argmax(1)
     metrics = {"model": info["model"], **compute_metrics(y_true, probs)}
+    metrics["alerts"] = beaten_by(metrics, comparison)
     if info.get("train_seconds") is not None:
         metrics["train_seconds"] = round(float(info["train_seconds"]), 1)
     if info.get("checkpoint"):
@@ -179,8 +180,9 @@ def summary_markdown(
     comparison: list[dict] | None,
 ) -> str:
     """report.md: model, data, hyper-parameters, metrics, per-class table, confusions, mistakes."""
-    out = markdown_head(info, label_names) + ["## Metrics", ""]
-    shown = {k: v for k, v in metrics.items() if k not in ("model", "checkpoint", "temperature_note")}
+    out = markdown_head(info, label_names, metrics["alerts"]) + ["## Metrics", ""]
+    hidden = ("model", "checkpoint", "alerts", "temperature_note")
+    shown = {k: v for k, v in metrics.items() if k not in hidden}
     values = pd.Series(list(shown.values()), dtype=object)  # keeps counts as integers
     out += [md_table(pd.DataFrame({"metric": list(shown), "value": values})), ""]
     if metrics.get("temperature_note"):
@@ -314,6 +316,8 @@ class TestReport(Callback):
         self._log_to_tensorboard(trainer, pl_module, data, metrics, figures)
         if self.explain_mistakes > 0 and not multi_label:
             self._explain(folder, test, probs, pl_module, data)
+        for alert in metrics["alerts"]:
+            rank_zero_info(f"Warning: {alert}")
         rank_zero_info(
             f"Test report written to {folder} (report.md, metrics.json, "
             f"{'label_f1' if multi_label else 'confusion_matrix'}.png, ...)"

@@ -15,11 +15,24 @@ def md_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def markdown_head(info: dict, label_names: list[str]) -> list[str]:
-    """The title, description, texts per label and split (`info["splits"]`; the rows of each split
-    from `info["split_rows"]` when a text can carry several labels, else the counts' sum) and the
-    hyper-parameters, as report.md lines."""
+def beaten_by(metrics: dict, comparison: list[dict] | None) -> list[str]:
+    """One line for each other model (a baseline) that scores a higher test macro F1 on the same rows."""
+    mine = metrics.get("f1_macro")
+    better = [row for row in comparison or [] if mine is not None and row.get("f1_macro", 0) > mine]
+    return [
+        f"{row['model']} scores a higher macro F1 than this model on the same test rows: "
+        f"{row['f1_macro']:.4f} against {mine:.4f}"
+        for row in sorted(better, key=lambda r: -r["f1_macro"])
+    ]
+
+
+def markdown_head(info: dict, label_names: list[str], alerts: list[str] = ()) -> list[str]:
+    """The title, what needs attention first (`alerts`), description, texts per label and split
+    (`info["splits"]`; the rows of each split from `info["split_rows"]` when a text can carry several
+    labels, else the counts' sum) and the hyper-parameters, as report.md lines."""
     out = [f"# Test report: {info['model']}", ""]
+    if alerts:
+        out += [f"> **Warning:** {alert}." for alert in alerts] + [""]
     if info.get("description"):
         out += [info["description"], ""]
     if info.get("splits"):

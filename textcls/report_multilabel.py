@@ -17,8 +17,8 @@ from sklearn.metrics import precision_recall_fscore_support
 
 from textcls.data.multilabel import multi_hot
 from textcls.metrics import compute_multilabel_scores
-from textcls.report_markdown import markdown_head, md_table
-from textcls.thresholds import Thresholds, decide
+from textcls.report_markdown import beaten_by, markdown_head, md_table
+from textcls.thresholds import Thresholds, cardinality_alert, decide
 
 FIXED_THRESHOLD = 0.5  # what most tools apply to every label: reported beside the tuned thresholds
 TOP_PAIRS = 10
@@ -146,7 +146,10 @@ def write_multilabel_report(
     metrics[f"at_threshold_{FIXED_THRESHOLD}"] = compute_multilabel_scores(y_true, fixed)
     metrics["thresholds"] = dict(zip(label_names, thresholds.values, strict=True))
     metrics["fallback_labels"] = thresholds.fallback_labels(label_names)
-    metrics["label_cardinality"] = label_cardinality(y_true, y_pred)
+    metrics["label_cardinality"] = cardinality = label_cardinality(y_true, y_pred)
+    metrics["undiscriminating_labels"] = thresholds.undiscriminating_labels(label_names)
+    alert = cardinality_alert(cardinality["true"], cardinality["predicted"])
+    metrics["alerts"] = beaten_by(metrics, comparison) + ([alert] if alert else [])
     metrics["confused_label_pairs"] = pairs
     if info.get("train_seconds") is not None:
         metrics["train_seconds"] = round(float(info["train_seconds"]), 1)
@@ -188,7 +191,7 @@ def multilabel_markdown(
 ) -> str:
     """report.md: model, data, hyper-parameters, scores (tuned and 0.5), per-label table, label
     cardinality, confused pairs, mistakes and the comparison with other models."""
-    out = markdown_head(info, label_names)
+    out = markdown_head(info, label_names, metrics["alerts"])
     fixed = metrics[f"at_threshold_{FIXED_THRESHOLD}"]
     names = [k for k, v in metrics.items() if isinstance(v, float) and k in fixed]
     out += ["## Metrics", ""]
@@ -205,6 +208,13 @@ def multilabel_markdown(
         out += [
             f"Labels with too few validation positives to tune their threshold, which keep the global "
             f"one: {', '.join(fallback)}.",
+            "",
+        ]
+    unlearnt = metrics["undiscriminating_labels"]
+    if unlearnt:
+        out += [
+            "Labels whose best validation threshold did hardly better than giving the label to every "
+            f"text, which keep the global threshold: {', '.join(unlearnt)}.",
             "",
         ]
     out += ["## Per label", "", md_table(table), ""]

@@ -6,7 +6,9 @@ tools apply; it under-predicts rare labels, whose probabilities rarely climb tha
 label's threshold is the one that maximises that label's F1 on the validation split, computed at
 every validation of `fit` (like the temperature of textcls/calibration.py), so each checkpoint carries
 the thresholds of its own weights. A label with fewer than `MIN_POSITIVES` validation positives keeps
-the global `model.threshold`: an F1 over two or three examples would pick a threshold at random.
+the global `model.threshold`: an F1 over two or three examples would pick a threshold at random. So
+does a label whose best threshold scores hardly better than giving it to every text (`MIN_GAIN`):
+tuning it would turn a model that has not learnt the label into one that predicts it everywhere.
 """
 
 from dataclasses import dataclass, field
@@ -16,6 +18,9 @@ import torch
 from sklearn.metrics import precision_recall_curve
 
 MIN_POSITIVES = 5  # validation positives a label needs for its own threshold
+# a tuned threshold must close this share of the gap between "every text gets the label" and a
+# perfect F1; below that, chance alone on a few hundred validation rows can explain its gain
+MIN_GAIN = 0.1
 
 
 @dataclass
@@ -43,6 +48,17 @@ class Thresholds:
             list(state.get("positives", [])),
         )
 
+    def undiscriminating_labels(self, label_names: list[str]) -> list[str]:
+        """Labels that had enough validation positives but kept the global threshold: no threshold did
+        clearly better on validation than giving the label to every text."""
+        if not self.positives:
+            return []
+        return [
+            n
+            for n, t, p in zip(label_names, self.tuned, self.positives, strict=True)
+            if not t and p >= MIN_POSITIVES
+        ]
+
     def fallback_labels(self, label_names: list[str]) -> list[str]:
         """Labels that kept the global threshold for lack of validation positives."""
         if not self.positives:
@@ -69,9 +85,39 @@ def tune_thresholds(
             continue
         precision, recall, cutoffs = precision_recall_curve(targets[:, j], probs[:, j])
         f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
-        values.append(float(cutoffs[int(np.argmax(f1[:-1]))]))
+        best = int(np.argmax(f1[:-1]))
+        always = always_predicted_f1(count / len(targets))
+        if f1[best] < always + MIN_GAIN * (1 - always):
+            # the model hardly separates this label: its "best" threshold would give it to (nearly)
+            # every text, so it keeps the global one
+            values.append(float(default))
+            tuned.append(False)
+            continue
+        values.append(float(cutoffs[best]))
         tuned.append(True)
     return Thresholds(values, tuned, counts)
+
+
+def always_predicted_f1(prevalence: float) -> float:
+    """A label's F1 when every text gets it: precision is its prevalence, recall 1."""
+    return 2 * prevalence / (1 + prevalence)
+
+
+# predicted labels per text this many times the true number (or this share of it) is flagged
+CARDINALITY_FACTOR = 2.0
+
+
+def cardinality_alert(true_per_text: float, predicted_per_text: float) -> str | None:
+    """A warning when a model gives texts far more (or far fewer) labels than they carry, else None."""
+    if true_per_text <= 0:
+        return None
+    ratio = predicted_per_text / true_per_text
+    if 1 / CARDINALITY_FACTOR <= ratio <= CARDINALITY_FACTOR:
+        return None
+    return (
+        f"the model gives {predicted_per_text:.2f} labels per text where the texts carry {true_per_text:.2f} "
+        f"({ratio:.1f}x): its thresholds {'over' if ratio > 1 else 'under'}-predict; see the per-label table"
+    )
 
 
 def decide(
