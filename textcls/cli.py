@@ -150,10 +150,8 @@ class TextclsCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand]
-        trainer = cfg.trainer
-        trainer.precision = run_precision(
-            self.subcommand, trainer.accelerator, trainer.precision, cfg.prediction.quantize
-        )
+        args = (cfg.trainer.accelerator, cfg.trainer.precision, cfg.prediction.quantize)
+        cfg.trainer.precision = run_precision(self.subcommand, *args)
 
     def instantiate_trainer(self, **kwargs) -> Trainer:
         """The Trainer with textcls's own callbacks, less those that give way to the user's settings."""
