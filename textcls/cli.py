@@ -6,6 +6,7 @@ docstrings are their `--help`. Every run gets the same defaults (`TextclsCLI.add
 so a config holds only what is specific to it.
 """
 
+import inspect
 import logging
 import os
 import sys
@@ -33,12 +34,15 @@ from textcls.callbacks import (
 )
 from textcls.checkpoint import (
     CheckpointError,
+    carried_settings,
     checkpoint_overrides,
     default_logger,
+    exported_backbone,
     exported_overrides,
     is_exported_folder,
     load_checkpoint,
     logger_dir,
+    replaced_settings,
     resolve_ckpt_path,
 )
 from textcls.checks import DataCheck
@@ -46,12 +50,14 @@ from textcls.data import DataError, TextClassificationData
 from textcls.explain import ExplainError
 from textcls.export import ExportError
 from textcls.model import HyperParameterError, TextClassifier
+from textcls.parser import CommandParser, ConfigError, TextclsParser, refuse_empty_training
 from textcls.precision import auto_precision
 from textcls.quantize import QuantizeError
 from textcls.report import BASELINES_FOLDER, TestReport
 
 # Errors a user causes and can fix: shown as one line, not a traceback (TEXTCLS_DEBUG=1 shows it).
 USER_ERRORS = (
+    ConfigError,
     DataError,
     HyperParameterError,
     BackboneError,
@@ -75,6 +81,12 @@ BUG_HINT = (
 NO_CHECKPOINT = "none"
 EVALUATING = ("validate", "test", "predict")
 MONITOR = {"monitor": "val/f1_macro", "mode": "max"}  # what "best" means, for checkpoints and early stopping
+# the model's and the data's own defaults: a config value that differs from them was set on purpose
+CLASS_DEFAULTS = {
+    f"{part}.{name}": parameter.default
+    for part, cls in (("model", TextClassifier), ("data", TextClassificationData))
+    for name, parameter in inspect.signature(cls).parameters.items()
+}
 
 
 class TextclsCLI(LightningCLI):
@@ -110,6 +122,11 @@ class TextclsCLI(LightningCLI):
         # `--throughput.enabled false` turns it off
         parser.add_lightning_class_args(ThroughputLogger, "throughput")
 
+    def parse_arguments(self, parser, args) -> None:
+        super().parse_arguments(parser, args)
+        if self.config.get("subcommand") == "fit":
+            refuse_empty_training(self.config.fit.trainer)
+
     def _parse_ckpt_path(self) -> None:
         """Make `--ckpt_path best|last|FILE|EXPORTED_FOLDER` usable on its own: the checkpoint supplies
         the backbone, the label names and the tokenizer settings it was trained with.
@@ -135,13 +152,24 @@ class TextclsCLI(LightningCLI):
         if is_exported_folder(cfg.ckpt_path):
             # an exported folder holds the weights: it becomes the backbone, and no checkpoint is loaded
             overrides = exported_overrides(cfg.ckpt_path)
+            carried = {
+                **carried_settings(overrides),
+                "model.model_name_or_path": exported_backbone(cfg.ckpt_path),
+            }
         else:
             ckpt_path = str(resolve_ckpt_path(cfg.ckpt_path, cfg))
             overrides = {**checkpoint_overrides(load_checkpoint(ckpt_path)), "ckpt_path": ckpt_path}
+            carried = carried_settings(overrides)
             if cfg.get("weights_only") is None:
                 # Lightning's own loading of the checkpoint: no code execution either
                 overrides["weights_only"] = True
-        self.config = self.parser.parse_object({subcommand: overrides}, self.config)
+        _warn_replaced(replaced_settings(carried, cfg, CLASS_DEFAULTS))
+        try:
+            self.config = self.parser.parse_object({subcommand: overrides}, self.config)
+        except ConfigError as err:  # the config was parsed before: the checkpoint's settings do not fit
+            raise CheckpointError(
+                f"--ckpt_path {cfg.ckpt_path} carries settings this textcls cannot use: {err.__cause__ or err}"
+            ) from err
 
     def before_instantiate_classes(self) -> None:
         trainer = self.config[self.subcommand].trainer
@@ -153,6 +181,15 @@ class TextclsCLI(LightningCLI):
             for callback in self.trainer.callbacks:
                 if isinstance(callback, TestReport):
                     callback.untrained = True  # the report must not call this model fine-tuned
+
+
+def _warn_replaced(replaced: list[str]) -> None:
+    if replaced:
+        print(
+            "textcls: warning: the model of --ckpt_path was trained with other settings than the config's, "
+            f"and keeps its own: {', '.join(replaced)}",
+            file=sys.stderr,
+        )
 
 
 def _data_seed(seed: bool | int | None) -> int:
@@ -183,6 +220,8 @@ def make_cli(args: list[str], cli_class: type[LightningCLI] | None = None, **kwa
                 **kwargs.pop("trainer_defaults", {}),
             },
             args=args,
+            parser_class=TextclsParser,
+            parser_kwargs={"prog": "textcls", **kwargs.pop("parser_kwargs", {})},
             **kwargs,
         )
 
@@ -260,13 +299,11 @@ def export_command(args: list[str]) -> None:
     """Write a checkpoint as a Hugging Face model folder (and optionally ONNX); see `textcls export --help`."""
     from textcls.export import export_cli
 
-    auto_cli(export_cli, args=args, as_positional=False, prog="textcls export")
+    auto_cli(export_cli, args=args, as_positional=False, prog="textcls export", parser_class=CommandParser)
 
 
 def explain_command(args: list[str]) -> None:
     """Explain predictions word by word (Integrated Gradients, the explain extra); see `textcls explain --help`."""
-    from jsonargparse import ArgumentParser
-
     from textcls.explain import explain_cli
 
     # `--text A --text B` adds up (jsonargparse's own spelling is `--text+`)
@@ -274,7 +311,7 @@ def explain_command(args: list[str]) -> None:
         "--text+" if a == "--text" else "--text+=" + a[7:] if a.startswith("--text=") else a for a in args
     ]
     # a parser of our own: auto_cli would take --config as a file of this command's options
-    parser = ArgumentParser(prog="textcls explain", description=explain_cli.__doc__.split("\n\n")[0])
+    parser = CommandParser(prog="textcls explain", description=explain_cli.__doc__.split("\n\n")[0])
     parser.add_function_arguments(explain_cli, as_group=False)
     explain_cli(**parser.instantiate_classes(parser.parse_args(args)))
 
@@ -283,7 +320,7 @@ def app_command(args: list[str]) -> None:
     """Serve a classifier as a web app on localhost (the app extra); see `textcls app --help`."""
     from textcls.app import launch
 
-    auto_cli(launch, args=args, as_positional=False, prog="textcls app")
+    auto_cli(launch, args=args, as_positional=False, prog="textcls app", parser_class=CommandParser)
 
 
 COMMANDS: dict[str, Callable[[list[str]], None]] = {
