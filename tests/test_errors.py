@@ -585,6 +585,14 @@ def test_explain_an_empty_text_is_refused(trained, text):
     assert proc.stdout == ""
 
 
+@pytest.fixture(scope="module")
+def exported(trained):
+    folder = trained["tmp"] / "exported-model"
+    run("export", "--ckpt_path", str(trained["ckpt"]), "--output_dir", str(folder), cwd=trained["tmp"])
+    return folder
+
+
+@pytest.mark.parametrize("source", ["checkpoint", "exported folder"])
 @pytest.mark.parametrize(
     "args, replaced",
     [
@@ -595,9 +603,12 @@ def test_explain_an_empty_text_is_refused(trained, text):
         (["--data.labels", "[neg, pos]"], "data.labels ['neg', 'pos'] -> ['food', 'sports', 'tech']"),
     ],
 )
-def test_config_naming_another_model_is_warned_about_and_the_checkpoint_wins(trained, args, replaced):
+def test_config_naming_another_model_is_warned_about_and_the_checkpoint_wins(
+    request, trained, source, args, replaced
+):
+    model = trained["ckpt"] if source == "checkpoint" else request.getfixturevalue("exported")
     out = trained["tmp"] / "warned.csv"
-    base = ["predict", "--config", str(trained["config"]), "--ckpt_path", str(trained["ckpt"])]
+    base = ["predict", "--config", str(trained["config"]), "--ckpt_path", str(model)]
     proc = run(*base, *args, "--prediction.output_path", str(out), cwd=trained["tmp"])
     warnings_ = [line for line in proc.stderr.splitlines() if line.startswith("textcls: warning:")]
     assert len(warnings_) == 1 and replaced in warnings_[0] and "keeps its own" in warnings_[0]

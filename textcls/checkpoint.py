@@ -189,27 +189,24 @@ def checkpoint_overrides(ckpt: dict) -> dict:
     return overrides
 
 
-def carried_settings(overrides: dict) -> dict:
-    """The settings of `CARRIED_SETTINGS` that a checkpoint's or exported folder's overrides set, by
-    dotted name (`data.max_length`)."""
-    flat = {f"{part}.{k}": v for part in ("model", "data") for k, v in overrides.get(part, {}).items()}
-    return {name: flat[name] for name in CARRIED_SETTINGS if flat.get(name) is not None}
-
-
-def exported_backbone(folder: str | Path) -> str | None:
-    """The backbone an exported folder was fine-tuned from, when it records it."""
-    return _training_settings(folder).get("model", {}).get("model_name_or_path")
-
-
-def replaced_settings(carried: dict, cfg: Namespace, defaults: dict) -> list[str]:
-    """`name config's value -> carried value` for each setting that a config sets (to other than its
-    default) and a checkpoint or exported folder replaces with another value."""
-    replaced = []
-    for name, value in carried.items():
-        given = cfg.get(name)
-        if value is not None and given not in (value, defaults.get(name)):
-            replaced.append(f"{name} {given!r} -> {value!r}")
-    return replaced
+def warn_replaced_settings(overrides: dict, cfg: Namespace, defaults: Namespace) -> None:
+    """One warning line naming each of `CARRIED_SETTINGS` that a config sets (to other than its default)
+    and a checkpoint's or exported folder's `overrides` replace with another value."""
+    carried = {f"{part}.{k}": v for part in ("model", "data") for k, v in overrides.get(part, {}).items()}
+    if overrides.get("ckpt_path") is None:  # an exported folder is the backbone: compare its original
+        exported = _training_settings(carried["model.model_name_or_path"])
+        carried["model.model_name_or_path"] = exported.get("model", {}).get("model_name_or_path")
+    replaced = [
+        f"{name} {cfg.get(name)!r} -> {carried[name]!r}"
+        for name in CARRIED_SETTINGS
+        if carried.get(name) is not None and cfg.get(name) not in (carried[name], defaults.get(name))
+    ]
+    if replaced:
+        print(
+            "textcls: warning: the model of --ckpt_path was trained with other settings than the config's, "
+            f"and keeps its own: {', '.join(replaced)}",
+            file=sys.stderr,
+        )
 
 
 def file_sha256(path: str | Path) -> str:

@@ -6,7 +6,6 @@ docstrings are their `--help`. Every run gets the same defaults (`TextclsCLI.add
 so a config holds only what is specific to it.
 """
 
-import inspect
 import logging
 import os
 import sys
@@ -34,23 +33,21 @@ from textcls.callbacks import (
 )
 from textcls.checkpoint import (
     CheckpointError,
-    carried_settings,
     checkpoint_overrides,
     default_logger,
-    exported_backbone,
     exported_overrides,
     is_exported_folder,
     load_checkpoint,
     logger_dir,
-    replaced_settings,
     resolve_ckpt_path,
+    warn_replaced_settings,
 )
 from textcls.checks import DataCheck
 from textcls.data import DataError, TextClassificationData
 from textcls.explain import ExplainError
 from textcls.export import ExportError
 from textcls.model import HyperParameterError, TextClassifier
-from textcls.parser import CommandParser, ConfigError, TextclsParser, refuse_empty_training
+from textcls.parser import CommandParser, ConfigError, TextclsParser
 from textcls.precision import auto_precision
 from textcls.quantize import QuantizeError
 from textcls.report import BASELINES_FOLDER, TestReport
@@ -81,12 +78,6 @@ BUG_HINT = (
 NO_CHECKPOINT = "none"
 EVALUATING = ("validate", "test", "predict")
 MONITOR = {"monitor": "val/f1_macro", "mode": "max"}  # what "best" means, for checkpoints and early stopping
-# the model's and the data's own defaults: a config value that differs from them was set on purpose
-CLASS_DEFAULTS = {
-    f"{part}.{name}": parameter.default
-    for part, cls in (("model", TextClassifier), ("data", TextClassificationData))
-    for name, parameter in inspect.signature(cls).parameters.items()
-}
 
 
 class TextclsCLI(LightningCLI):
@@ -122,11 +113,6 @@ class TextclsCLI(LightningCLI):
         # `--throughput.enabled false` turns it off
         parser.add_lightning_class_args(ThroughputLogger, "throughput")
 
-    def parse_arguments(self, parser, args) -> None:
-        super().parse_arguments(parser, args)
-        if self.config.get("subcommand") == "fit":
-            refuse_empty_training(self.config.fit.trainer)
-
     def _parse_ckpt_path(self) -> None:
         """Make `--ckpt_path best|last|FILE|EXPORTED_FOLDER` usable on its own: the checkpoint supplies
         the backbone, the label names and the tokenizer settings it was trained with.
@@ -152,24 +138,18 @@ class TextclsCLI(LightningCLI):
         if is_exported_folder(cfg.ckpt_path):
             # an exported folder holds the weights: it becomes the backbone, and no checkpoint is loaded
             overrides = exported_overrides(cfg.ckpt_path)
-            carried = {
-                **carried_settings(overrides),
-                "model.model_name_or_path": exported_backbone(cfg.ckpt_path),
-            }
         else:
             ckpt_path = str(resolve_ckpt_path(cfg.ckpt_path, cfg))
             overrides = {**checkpoint_overrides(load_checkpoint(ckpt_path)), "ckpt_path": ckpt_path}
-            carried = carried_settings(overrides)
             if cfg.get("weights_only") is None:
                 # Lightning's own loading of the checkpoint: no code execution either
                 overrides["weights_only"] = True
-        _warn_replaced(replaced_settings(carried, cfg, CLASS_DEFAULTS))
+        warn_replaced_settings(overrides, cfg, self._subcommand_parsers[subcommand].get_defaults())
         try:
             self.config = self.parser.parse_object({subcommand: overrides}, self.config)
         except ConfigError as err:  # the config was parsed before: the checkpoint's settings do not fit
-            raise CheckpointError(
-                f"--ckpt_path {cfg.ckpt_path} carries settings this textcls cannot use: {err.__cause__ or err}"
-            ) from err
+            problem = f"--ckpt_path {cfg.ckpt_path} carries settings this textcls cannot use"
+            raise CheckpointError(f"{problem}: {err.problem}") from err
 
     def before_instantiate_classes(self) -> None:
         trainer = self.config[self.subcommand].trainer
@@ -181,15 +161,6 @@ class TextclsCLI(LightningCLI):
             for callback in self.trainer.callbacks:
                 if isinstance(callback, TestReport):
                     callback.untrained = True  # the report must not call this model fine-tuned
-
-
-def _warn_replaced(replaced: list[str]) -> None:
-    if replaced:
-        print(
-            "textcls: warning: the model of --ckpt_path was trained with other settings than the config's, "
-            f"and keeps its own: {', '.join(replaced)}",
-            file=sys.stderr,
-        )
 
 
 def _data_seed(seed: bool | int | None) -> int:
@@ -221,7 +192,6 @@ def make_cli(args: list[str], cli_class: type[LightningCLI] | None = None, **kwa
             },
             args=args,
             parser_class=TextclsParser,
-            parser_kwargs={"prog": "textcls", **kwargs.pop("parser_kwargs", {})},
             **kwargs,
         )
 

@@ -20,6 +20,10 @@ class ConfigError(Exception):
     Not a ValueError: jsonargparse catches those while it tries a value against several types.
     """
 
+    def __init__(self, problem: str, hint: str = ""):
+        super().__init__(problem + hint)
+        self.problem = problem  # without the pointer to --help
+
 
 class OneLineErrors:
     """Parse errors as a `ConfigError` of one line (with a pointer to `--help`), not usage and exit."""
@@ -38,7 +42,13 @@ class OneLineErrors:
             r"^Group '([^']+)' does not accept option '([^']+)'", r"unknown option '\1.\2'", message
         )
         command = parser.prog.replace(" [options]", "")
-        raise ConfigError(f"{' '.join(message.split())} (see `{command} --help`)") from ex
+        raise ConfigError(" ".join(message.split()), f" (see `{command} --help`)") from ex
+
+    def parse_args(self, *args, **kwargs) -> Namespace:
+        cfg = super().parse_args(*args, **kwargs)
+        if cfg.get("subcommand") == "fit":
+            refuse_empty_training(cfg.fit.trainer)
+        return cfg
 
     def parse_path(self, path, *args, **kwargs):
         try:
@@ -73,6 +83,9 @@ def refuse_empty_training(trainer: Namespace) -> None:
 
 class TextclsParser(OneLineErrors, LightningArgumentParser):
     """The parser of the Lightning commands (`fit`, `test`, ..., `check-data`, `baseline`)."""
+
+    def __init__(self, *args, prog: str = "textcls", **kwargs):
+        super().__init__(*args, prog=prog, **kwargs)
 
 
 class CommandParser(OneLineErrors, ArgumentParser):
