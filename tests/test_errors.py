@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from tests.conftest import make_rows, write_jsonl
-from tests.test_cli import run, write_config
+from tests.test_cli import ROOT, run, write_config
 from textcls import cli
 from textcls.backbone import BackboneNotFoundError, load_tokenizer
 from textcls.callbacks import FiniteLossCheck, NonFiniteLossError
@@ -456,3 +456,194 @@ def test_predictions_are_written_atomically(tmp_path):
     jsonl = tmp_path / "out.jsonl"
     write_atomically(pd.DataFrame({"a": ["x"]}), jsonl)
     assert json.loads(jsonl.read_text()) == {"a": "x"}
+
+
+# ----------------------------------------------------------------------------- outside fit: checkpoints, configs
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_backbone):
+    """A checkpoint of the tiny model after a few steps, with its config and data."""
+    tmp = tmp_path_factory.mktemp("errors")
+    files = {
+        "train": write_jsonl(tmp / "train.jsonl", make_rows(10, seed=1)),
+        "test": write_jsonl(tmp / "test.jsonl", make_rows(3, seed=2)),
+        "predict": write_jsonl(tmp / "predict.jsonl", make_rows(2, seed=3)),
+    }
+    config = write_config(tmp, tiny_backbone, files, max_epochs=1)
+    run("fit", "--config", str(config), cwd=tmp)
+    ckpt = tmp / "logs" / "tiny" / "version_0" / "checkpoints" / "best.ckpt"
+    return {"tmp": tmp, "config": config, "ckpt": ckpt, "files": files}
+
+
+def assert_one_line(proc, *words: str) -> str:
+    """A clean failure whose stderr is that one line and nothing else (no usage)."""
+    last = assert_clean_failure(proc, "textcls: error:", *words)
+    assert proc.stderr.strip() == last
+    return last
+
+
+def edited_checkpoint(trained, path, **hyper_parameters):
+    content = torch.load(trained["ckpt"], weights_only=True)
+    content["hyper_parameters"].update(hyper_parameters)
+    torch.save(content, path)
+    return path
+
+
+def using(command: str, ckpt, trained) -> list[str]:
+    """The arguments of `command` with `--ckpt_path ckpt`."""
+    if command == "predict":
+        out = trained["tmp"] / "preds.csv"
+        return ["predict", "--config", str(trained["config"]), "--ckpt_path", str(ckpt),
+                "--prediction.output_path", str(out)]  # fmt: skip
+    if command == "export":
+        return ["export", "--ckpt_path", str(ckpt), "--output_dir", str(trained["tmp"] / "exported")]
+    return ["explain", "--ckpt_path", str(ckpt), "--text", "pizza", "--format", "text", "--n_steps", "2"]
+
+
+@pytest.mark.parametrize("command", ["predict", "export"])
+@pytest.mark.parametrize("labels", [["food", "sports", "tech", "music"], ["food", "sports"]])
+def test_checkpoint_whose_head_does_not_match_its_labels(trained, tmp_path, command, labels):
+    ckpt = edited_checkpoint(trained, tmp_path / "edited.ckpt", label_names=labels)
+    proc = run(*using(command, ckpt, trained), cwd=trained["tmp"], check=False)
+    last = assert_clean_failure(proc, "checkpoint is inconsistent", "head has 3 outputs")
+    assert f"lists {len(labels)} labels" in last
+
+
+class _OtherModule(L.LightningModule):
+    def __init__(self, hidden_dim: int = 4):
+        super().__init__()
+        self.save_hyperparameters()
+        self.layer = torch.nn.Linear(hidden_dim, 2)
+
+    def training_step(self, batch, batch_idx):
+        return self.layer(batch[0]).sum()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+@pytest.mark.parametrize("command", ["predict", "export", "explain"])
+def test_checkpoint_of_another_lightning_module(trained, tmp_path, command):
+    trainer = L.Trainer(
+        max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False,
+    )  # fmt: skip
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.zeros(2, 4)), batch_size=2)
+    trainer.fit(_OtherModule(), data)
+    other = tmp_path / "other.ckpt"
+    trainer.save_checkpoint(other)
+    proc = run(*using(command, other, trained), cwd=trained["tmp"], check=False)
+    last = assert_clean_failure(proc, "other.ckpt' is not a textcls checkpoint", "another LightningModule")
+    assert "hidden_dim" in last and "does not accept" not in last
+
+
+def test_checkpoint_with_settings_this_version_does_not_know(trained, tmp_path):
+    ckpt = edited_checkpoint(trained, tmp_path / "future.ckpt", new_option=3)
+    proc = run(*using("predict", ckpt, trained), cwd=trained["tmp"], check=False)
+    assert_clean_failure(proc, "--ckpt_path", "carries settings this textcls cannot use", "model.new_option")
+
+
+@pytest.mark.parametrize("command", ["predict", "export", "explain"])
+def test_ckpt_path_to_a_folder_that_is_not_a_model(trained, tmp_path, command):
+    folder = tmp_path / "just-a-folder"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("hello")
+    proc = run(*using(command, folder, trained), cwd=trained["tmp"], check=False)
+    last = assert_clean_failure(
+        proc, "just-a-folder' is neither a checkpoint file nor an exported model folder"
+    )
+    assert "config.json" in last and "does not exist" not in last
+
+
+@pytest.mark.parametrize(
+    "content, where",
+    [
+        ("model:\n  learning_rate: 0.1\n  model_name_or_path: [a, b\n", "(line 4, column 1)"),
+        ("data:\n  batch_size: 8\n   max_length: 16\n", "(line 3, column 14)"),
+    ],
+)
+def test_config_that_is_not_yaml_names_the_file(trained, tmp_path, content, where):
+    bad = tmp_path / "broken.yaml"
+    bad.write_text(content)
+    args = ("fit", "--config", str(trained["config"]), "--config", str(bad))
+    last = assert_one_line(run(*args, cwd=tmp_path, check=False), f"config file '{bad}'", "not valid YAML")
+    assert last.endswith(where)
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--config", "{config}", "--config", "{unknown}"], ["unknown option 'model.learnin_rate'"]),
+        (["--config", "{tmp}/nope.yaml"], ["nope.yaml", "does not exist"]),
+        (["--config", "{config}", "--data.batch_size", "many"], ["--data.batch_size", "many"]),
+        (["--config", "{config}", "--no_such_option", "1"], ["unrecognized arguments: --no_such_option"]),
+    ],
+)
+@pytest.mark.parametrize("command", ["fit", "predict", "check-data"])
+def test_parse_errors_are_one_line_without_usage(trained, tmp_path, command, args, words):
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text("model:\n  learnin_rate: 0.1\n")
+    names = {"config": trained["config"], "unknown": unknown, "tmp": tmp_path}
+    proc = run(command, *[a.format(**names) for a in args], cwd=tmp_path, check=False)
+    last = assert_one_line(proc, *words)
+    assert last.endswith(f"(see `textcls {command} --help`)")
+    assert "usage:" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("command", ["export", "explain"])
+def test_function_commands_parse_errors_are_one_line(command):
+    proc = run(command, "--no_such_option", "1", cwd=ROOT, check=False)
+    assert_one_line(proc, "unrecognized arguments: --no_such_option", f"(see `textcls {command} --help`)")
+    assert run(command, "--help", cwd=ROOT).stdout.startswith(f"usage: textcls {command}")
+
+
+@pytest.mark.parametrize("text", ["", "   "])
+def test_explain_an_empty_text_is_refused(trained, text):
+    args = ["explain", "--ckpt_path", str(trained["ckpt"]), "--text", text, "--format", "text"]
+    proc = run(*args, cwd=trained["tmp"], check=False)
+    assert_clean_failure(proc, "--text is empty")
+    assert proc.stdout == ""
+
+
+@pytest.fixture(scope="module")
+def exported(trained):
+    folder = trained["tmp"] / "exported-model"
+    run("export", "--ckpt_path", str(trained["ckpt"]), "--output_dir", str(folder), cwd=trained["tmp"])
+    return folder
+
+
+@pytest.mark.parametrize("source", ["checkpoint", "exported folder"])
+@pytest.mark.parametrize(
+    "args, replaced",
+    [
+        (
+            ["--model.model_name_or_path", "some-org/other-model"],
+            "model.model_name_or_path 'some-org/other-model'",
+        ),
+        (["--data.labels", "[neg, pos]"], "data.labels ['neg', 'pos'] -> ['food', 'sports', 'tech']"),
+    ],
+)
+def test_config_naming_another_model_is_warned_about_and_the_checkpoint_wins(
+    request, trained, source, args, replaced
+):
+    model = trained["ckpt"] if source == "checkpoint" else request.getfixturevalue("exported")
+    out = trained["tmp"] / "warned.csv"
+    base = ["predict", "--config", str(trained["config"]), "--ckpt_path", str(model)]
+    proc = run(*base, *args, "--prediction.output_path", str(out), cwd=trained["tmp"])
+    warnings_ = [line for line in proc.stderr.splitlines() if line.startswith("textcls: warning:")]
+    assert len(warnings_) == 1 and replaced in warnings_[0] and "keeps its own" in warnings_[0]
+    assert set(pd.read_csv(out)["label"]) <= {"food", "sports", "tech"}
+    quiet = run(*base, "--prediction.output_path", str(out), cwd=trained["tmp"])
+    assert "textcls: warning:" not in quiet.stderr  # the config that trained it: nothing to say
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [("max_epochs", "0"), ("max_steps", "0"), ("limit_train_batches", "0"), ("limit_train_batches", "0.0")],
+)
+def test_fit_that_would_train_nothing_is_refused(tmp_path, tiny_backbone, data_files, option, value):
+    config = write_config(tmp_path, tiny_backbone, data_files)
+    proc = run("fit", "--config", str(config), f"--trainer.{option}", value, cwd=tmp_path, check=False)
+    assert_clean_failure(proc, f"--trainer.{option} 0 trains nothing")
+    assert not (tmp_path / "logs").exists()  # refused before anything ran

@@ -350,7 +350,7 @@ def test_mixed_precision_fits_do_not_warn_about_the_model_summary(tiny_backbone)
     are fp32, which it then counts), silenced with the other library noise."""
     from lightning.pytorch.utilities.model_summary import ModelSummary
 
-    from textcls.cli import quiet_libraries
+    from textcls.quiet import quiet_libraries
 
     model = TextClassifier(tiny_backbone, LABELS)
     model.trainer = L.Trainer(accelerator="cpu", precision="bf16-mixed", logger=False)

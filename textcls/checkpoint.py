@@ -24,6 +24,20 @@ SETTINGS_FILE = "training_settings.json"  # an exported folder's training settin
 LAYOUT_KEYS = ("truncation", "head_tokens", "long_text", "chunk_stride")
 
 
+# what a checkpoint or exported folder decides about how texts are read and labelled, whatever a config says
+CARRIED_SETTINGS = (
+    "model.model_name_or_path",
+    "data.labels",
+    "data.multi_label",
+    "data.max_length",
+    *(f"data.{key}" for key in LAYOUT_KEYS),
+)
+NOT_A_MODEL = (
+    "is neither a checkpoint file nor an exported model folder (a folder written by `textcls export`, "
+    "with config.json and the weights)"
+)
+
+
 class CheckpointError(ValueError):
     """A --ckpt_path that cannot be used."""
 
@@ -120,6 +134,8 @@ def resolve_ckpt_path(ckpt_path: str, cfg: Namespace) -> Path:
         print(f"Using checkpoint {runs[-1]}", file=sys.stderr)
         return runs[-1]
     path = Path(ckpt_path)
+    if path.is_dir():
+        raise CheckpointError(f"'{ckpt_path}' {NOT_A_MODEL}")
     if not path.is_file():
         raise CheckpointError(f"checkpoint '{ckpt_path}' does not exist")
     return path
@@ -133,7 +149,33 @@ def load_checkpoint(path: str | Path) -> dict:
         raise CheckpointError(f"'{path}' is not a textcls checkpoint ({type(err).__name__})") from err
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
         raise CheckpointError(f"'{path}' is not a textcls checkpoint (no weights and hyper-parameters)")
+    hparams = ckpt["hyper_parameters"]
+    if not isinstance(hparams, dict) or not {"model_name_or_path", "label_names"} <= hparams.keys():
+        names = (
+            ", ".join(k for k in hparams if not str(k).startswith("_")) if isinstance(hparams, dict) else ""
+        )
+        raise CheckpointError(
+            f"'{path}' is not a textcls checkpoint: another LightningModule wrote it (its hyper-parameters "
+            f"are {names or 'none'}, not a TextClassifier's)"
+        )
     return ckpt
+
+
+def check_weights_fit(stored: dict, built: dict, label_names: list[str]) -> None:
+    """Refuse a checkpoint whose weights (`stored`) do not fit the network its own settings build
+    (`built`): a hand-edited or mixed-up checkpoint, which would otherwise fail deep in loading."""
+    for key, weight in built.items():
+        if key not in stored or stored[key].shape == weight.shape:
+            continue
+        if weight.shape[:1] == (len(label_names),) and stored[key].shape[1:] == weight.shape[1:]:
+            raise CheckpointError(
+                f"the checkpoint is inconsistent: its classification head has {stored[key].shape[0]} "
+                f"outputs, but it lists {len(label_names)} labels ({', '.join(map(str, label_names))})"
+            )
+        raise CheckpointError(
+            f"the checkpoint is inconsistent: its weight '{key}' has shape {tuple(stored[key].shape)}, but "
+            f"its backbone builds {tuple(weight.shape)}"
+        )
 
 
 def checkpoint_overrides(ckpt: dict) -> dict:
@@ -157,6 +199,26 @@ def checkpoint_overrides(ckpt: dict) -> dict:
         if key in data_hp:
             overrides["data"][key] = data_hp[key]
     return overrides
+
+
+def warn_replaced_settings(overrides: dict, cfg: Namespace, defaults: Namespace) -> None:
+    """One warning line naming each of `CARRIED_SETTINGS` that a config sets (to other than its default)
+    and a checkpoint's or exported folder's `overrides` replace with another value."""
+    carried = {f"{part}.{k}": v for part in ("model", "data") for k, v in overrides.get(part, {}).items()}
+    if overrides.get("ckpt_path") is None:  # an exported folder is the backbone: compare its original
+        exported = _training_settings(carried["model.model_name_or_path"])
+        carried["model.model_name_or_path"] = exported.get("model", {}).get("model_name_or_path")
+    replaced = [
+        f"{name} {cfg.get(name)!r} -> {carried[name]!r}"
+        for name in CARRIED_SETTINGS
+        if carried.get(name) is not None and cfg.get(name) not in (carried[name], defaults.get(name))
+    ]
+    if replaced:
+        print(
+            "textcls: warning: the model of --ckpt_path was trained with other settings than the config's, "
+            f"and keeps its own: {', '.join(replaced)}",
+            file=sys.stderr,
+        )
 
 
 def file_sha256(path: str | Path) -> str:

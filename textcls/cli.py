@@ -6,7 +6,6 @@ docstrings are their `--help`. Every run gets the same defaults (`TextclsCLI.add
 so a config holds only what is specific to it.
 """
 
-import logging
 import os
 import sys
 import traceback
@@ -44,18 +43,22 @@ from textcls.checkpoint import (
     load_checkpoint,
     logger_dir,
     resolve_ckpt_path,
+    warn_replaced_settings,
 )
 from textcls.checks import DataCheck
 from textcls.data import DataError, TextClassificationData
 from textcls.explain import ExplainError
 from textcls.export import ExportError
 from textcls.model import HyperParameterError, TextClassifier
+from textcls.parser import CommandParser, ConfigError, TextclsParser
 from textcls.precision import PrecisionError, run_precision
 from textcls.quantize import QuantizeError
+from textcls.quiet import quiet_libraries
 from textcls.report import BASELINES_FOLDER, TestReport
 
 # Errors a user causes and can fix: shown as one line, not a traceback (TEXTCLS_DEBUG=1 shows it).
 USER_ERRORS = (
+    ConfigError,
     DataError,
     HyperParameterError,
     BackboneError,
@@ -146,7 +149,12 @@ class TextclsCLI(LightningCLI):
             if cfg.get("weights_only") is None:
                 # Lightning's own loading of the checkpoint: no code execution either
                 overrides["weights_only"] = True
-        self.config = self.parser.parse_object({subcommand: overrides}, self.config)
+        warn_replaced_settings(overrides, cfg, self._subcommand_parsers[subcommand].get_defaults())
+        try:
+            self.config = self.parser.parse_object({subcommand: overrides}, self.config)
+        except ConfigError as err:  # the config was parsed before: the checkpoint's settings do not fit
+            problem = f"--ckpt_path {cfg.ckpt_path} carries settings this textcls cannot use"
+            raise CheckpointError(f"{problem}: {err.problem}") from err
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand]
@@ -195,6 +203,7 @@ def make_cli(args: list[str], cli_class: type[LightningCLI] | None = None, **kwa
                 **kwargs.pop("trainer_defaults", {}),
             },
             args=args,
+            parser_class=TextclsParser,
             **kwargs,
         )
 
@@ -272,13 +281,11 @@ def export_command(args: list[str]) -> None:
     """Write a checkpoint as a Hugging Face model folder (and optionally ONNX); see `textcls export --help`."""
     from textcls.export import export_cli
 
-    auto_cli(export_cli, args=args, as_positional=False, prog="textcls export")
+    auto_cli(export_cli, args=args, as_positional=False, prog="textcls export", parser_class=CommandParser)
 
 
 def explain_command(args: list[str]) -> None:
     """Explain predictions word by word (Integrated Gradients, the explain extra); see `textcls explain --help`."""
-    from jsonargparse import ArgumentParser
-
     from textcls.explain import explain_cli
 
     # `--text A --text B` adds up (jsonargparse's own spelling is `--text+`)
@@ -286,7 +293,7 @@ def explain_command(args: list[str]) -> None:
         "--text+" if a == "--text" else "--text+=" + a[7:] if a.startswith("--text=") else a for a in args
     ]
     # a parser of our own: auto_cli would take --config as a file of this command's options
-    parser = ArgumentParser(prog="textcls explain", description=explain_cli.__doc__.split("\n\n")[0])
+    parser = CommandParser(prog="textcls explain", description=explain_cli.__doc__.split("\n\n")[0])
     parser.add_function_arguments(explain_cli, as_group=False)
     explain_cli(**parser.instantiate_classes(parser.parse_args(args)))
 
@@ -295,7 +302,7 @@ def app_command(args: list[str]) -> None:
     """Serve a classifier as a web app on localhost (the app extra); see `textcls app --help`."""
     from textcls.app import launch
 
-    auto_cli(launch, args=args, as_positional=False, prog="textcls app")
+    auto_cli(launch, args=args, as_positional=False, prog="textcls app", parser_class=CommandParser)
 
 
 COMMANDS: dict[str, Callable[[list[str]], None]] = {
@@ -332,7 +339,7 @@ def usage() -> str:
     return "\n".join(lines)
 
 
-# ----------------------------------------------------------------------------- errors and noise
+# ----------------------------------------------------------------------------- errors
 
 
 def user_error(err: BaseException) -> BaseException | None:
@@ -344,30 +351,6 @@ def user_error(err: BaseException) -> BaseException | None:
         seen.add(id(err))
         err = err.__cause__ or err.__context__
     return None
-
-
-class _DropTips(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("💡 Tip")
-
-
-def quiet_libraries() -> None:
-    """Keep the lines that matter visible: no library deprecation warnings, no transformers load
-    reports or advice, no Lightning advertisements."""
-    import transformers
-
-    transformers.logging.set_verbosity_error()
-    transformers.logging.disable_progress_bar()
-    for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning):
-        warnings.filterwarnings("ignore", category=category)
-    # test/predict restore a checkpoint from another run's folder: expected, not a problem
-    warnings.filterwarnings("ignore", message="The dirpath has changed")
-    # mixed precision: the summary counts fp32 weights' bytes, which is right for bf16-mixed and 16-mixed
-    warnings.filterwarnings("ignore", message="Precision .* is not supported by the model summary")
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, _DropTips) for f in logger.filters):
-            logger.addFilter(_DropTips())
 
 
 def main(args: list[str] | None = None) -> None:

@@ -280,6 +280,9 @@ def explain_cli(
         internal_batch_size: Interpolated inputs per forward pass (lower it to save memory).
         top_k: Words shown for and against the label with --format text.
     """
+    if text is not None and not all(t.strip() for t in text):
+        # predict drops empty texts; an explanation of one would give a label to nothing
+        raise ExplainError('--text is empty: pass the text to explain (--text "...")')
     cfg, config_data = config_settings(config) if config else (None, {})
     if ckpt_path in ("best", "last"):
         if cfg is None:

@@ -24,7 +24,9 @@ from textcls.checkpoint import (
     DEFAULT_MAX_LENGTH,
     LAYOUT_KEYS,
     METRICS_FILE,
+    NOT_A_MODEL,
     CheckpointError,
+    check_weights_fit,
     exported_calibration,
     exported_settings,
     exported_thresholds,
@@ -211,7 +213,7 @@ def _from_folder(folder: Path) -> Predictor:
 
 def _from_checkpoint(ckpt_path: Path) -> Predictor:
     if not ckpt_path.is_file():
-        raise CheckpointError(f"'{ckpt_path}' is neither a checkpoint file nor an exported model folder")
+        raise CheckpointError(f"'{ckpt_path}' {NOT_A_MODEL}")
     ckpt = load_checkpoint(str(ckpt_path))
     model_hp = ckpt["hyper_parameters"]
     data_hp = ckpt.get("datamodule_hyper_parameters", {})
@@ -220,6 +222,7 @@ def _from_checkpoint(ckpt_path: Path) -> Predictor:
     model = load_classifier(backbone, list(model_hp["label_names"]), trust, pretrained=False, pooling=pooling)
     # the LightningModule keeps the network as `self.model`
     weights = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    check_weights_fit(weights, model.state_dict(), list(model_hp["label_names"]))
     model.load_state_dict(weights)
     hparams = {
         "model": {k: v for k, v in model_hp.items() if not k.startswith("_")},

@@ -12,7 +12,12 @@ from transformers import get_linear_schedule_with_warmup
 
 from textcls.backbone import load_classifier, resolve_pooling, start_at_label_priors
 from textcls.calibration import Calibration, calibrate, output_probs
-from textcls.checkpoint import exported_calibration, exported_thresholds, is_exported_folder
+from textcls.checkpoint import (
+    check_weights_fit,
+    exported_calibration,
+    exported_thresholds,
+    is_exported_folder,
+)
 from textcls.long_text import POOLINGS, pool_windows
 from textcls.metrics import compute_multilabel_scores, multi_label_stage_metrics, stage_metrics
 from textcls.predictions import gather_in_order
@@ -199,6 +204,7 @@ class TextClassifier(L.LightningModule):
             checkpoint["thresholds"] = self.thresholds.to_dict()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        check_weights_fit(checkpoint["state_dict"], self.state_dict(), self.label_names)
         # the weights the model was trained with, even when the data has changed since
         if "balanced_class_weights" in checkpoint:
             self.loss_weights = torch.tensor(checkpoint["balanced_class_weights"], device=self.device)
