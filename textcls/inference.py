@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from transformers import AutoTokenizer, PreTrainedModel
 
-from textcls.backbone import load_classifier, load_tokenizer
+from textcls.backbone import load_classifier, load_config, load_tokenizer
 from textcls.calibration import Calibration, cutoff_message, output_probs
 from textcls.checkpoint import (
     CONFUSION_MATRIX_FILE,
@@ -186,7 +186,8 @@ def load_predictor(path: str | Path, quantize: str | None = None) -> Predictor:
 
 def _from_folder(folder: Path) -> Predictor:
     # a folder with textcls's pooled head needs no remote code here: the class is textcls's own
-    model = load_classifier(str(folder), exported_settings(folder)["labels"], pooling="auto")
+    id2label = load_config(str(folder)).id2label  # any model folder: its own labels, or transformers' default
+    model = load_classifier(str(folder), [id2label[i] for i in sorted(id2label)], pooling="auto")
     tokenizer = AutoTokenizer.from_pretrained(folder, use_fast=True)
     hparams = {}
     if (folder / "training_settings.json").is_file():
