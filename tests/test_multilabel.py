@@ -271,3 +271,28 @@ def test_bad_multi_label_input_stops_fit_in_one_line(
     proc = run("fit", "--config", config, *args, cwd=tmp_path, check=False)
     assert proc.returncode == 2
     assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_tuning_does_not_give_an_unlearnt_label_to_every_text():
+    rng = np.random.default_rng(0)
+    targets = np.zeros((400, 2), dtype=int)
+    targets[:40, 0] = targets[::5, 1] = 1
+    probs = np.column_stack(
+        [targets[:, 0] * 0.5 + rng.random(400) * 0.5, rng.random(400)]
+    )  # label 1 unlearnt
+    tuned = tune_thresholds(probs, targets, default=0.5)
+    assert tuned.tuned == [True, False] and tuned.values[1] == 0.5
+    assert tuned.undiscriminating_labels(["learnt", "unlearnt"]) == ["unlearnt"]
+
+
+def test_tuned_thresholds_sit_between_validation_probabilities():
+    rng = np.random.default_rng(1)
+    targets = (rng.random((200, 3)) < 0.3).astype(int)
+    probs = np.clip(targets * 0.3 + rng.random((200, 3)) * 0.7, 0, 1).astype(np.float32)
+    tuned = tune_thresholds(probs, targets, default=0.5)
+    assert all(tuned.tuned)
+    for j, threshold in enumerate(tuned.values):
+        assert threshold not in set(probs[:, j].tolist())  # no text sits on the edge
+        # a probability 1 ulp off decides as the exact one
+        nudged = np.nextafter(probs[:, j], np.float32(0))
+        np.testing.assert_array_equal(nudged >= threshold, probs[:, j] >= threshold)

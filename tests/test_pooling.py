@@ -16,7 +16,6 @@ from tests.test_cli import run, write_config
 from textcls.backbone import BackboneError, load_classifier, resolve_pooling
 from textcls.inference import load_predictor
 from textcls.pooled_model import PooledTextClassifier
-from textcls.thresholds import tune_thresholds
 
 LABELS = ["food", "sports", "tech"]
 
@@ -265,15 +264,3 @@ def test_multi_label_head_starts_at_each_labels_log_prior_odds(tmp_path, tiny_ba
         np.testing.assert_allclose(bias, np.log(prior / (1 - prior)), rtol=1e-5)
         # so each label starts near its base rate, not at 0.5
         assert np.all(torch.sigmoid(torch.tensor(bias)).numpy() < 0.5)
-
-
-def test_tuning_does_not_give_an_unlearnt_label_to_every_text():
-    rng = np.random.default_rng(0)
-    targets = np.zeros((400, 2), dtype=int)
-    targets[:40, 0] = targets[::5, 1] = 1
-    probs = np.column_stack(
-        [targets[:, 0] * 0.5 + rng.random(400) * 0.5, rng.random(400)]
-    )  # label 1 unlearnt
-    tuned = tune_thresholds(probs, targets, default=0.5)
-    assert tuned.tuned == [True, False] and tuned.values[1] == 0.5
-    assert tuned.undiscriminating_labels(["learnt", "unlearnt"]) == ["unlearnt"]

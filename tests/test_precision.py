@@ -360,3 +360,22 @@ def test_mixed_precision_fits_do_not_warn_about_the_model_summary(tiny_backbone)
         quiet_libraries()
         ModelSummary(model)
     assert len([w for w in caught if "not supported by the model summary" in str(w.message)]) == 1
+
+
+def test_fit_trains_in_bf16_and_validates_in_fp32_on_cpu(tmp_path, tiny_backbone, monkeypatch):
+    """The temperature, thresholds and best checkpoint are chosen on the fp32 probabilities that test and
+    predict compute on CPU, whatever fit trains in."""
+    data = tiny_data(tmp_path, tiny_backbone, imbalanced_train(tmp_path))
+    model = TextClassifier(tiny_backbone, data.label_names, learning_rate=3e-3)
+    seen = []
+    text_logits = TextClassifier.text_logits
+
+    def spy(self, batch):
+        logits = text_logits(self, batch)
+        seen.append(("train" if self.trainer.training else "val", logits.dtype))
+        return logits
+
+    monkeypatch.setattr(TextClassifier, "text_logits", spy)
+    clipped_trainer("bf16-mixed", [], num_sanity_val_steps=0).fit(model, datamodule=data)
+    assert {dtype for stage, dtype in seen if stage == "train"} == {torch.bfloat16}
+    assert {dtype for stage, dtype in seen if stage == "val"} == {torch.float32}

@@ -132,14 +132,12 @@ def sentence_transformers_pooling(name_or_path: str) -> str | None:
     """The pooling a sentence-transformers backbone was trained with (its `modules.json` and pooling
     config), as "mean" or "cls"; None for other backbones, or a pooling this head does not offer."""
     folder = Path(resolve_backbone(name_or_path))
-    if not (folder / "modules.json").is_file():
-        return None
-    modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+    modules = _read_json(folder / "modules.json") or []
     pooling = [m for m in modules if m.get("type", "").endswith(".Pooling")]
     config_path = folder / pooling[0].get("path", "") / "config.json" if pooling else None
-    if config_path is None or not config_path.is_file():
+    config = _read_json(config_path) if config_path else None
+    if not isinstance(config, dict):
         return None
-    config = json.loads(config_path.read_text(encoding="utf-8"))
     modes = [mode for mode in ("mean_tokens", "cls_token") if config.get(f"pooling_mode_{mode}")]
     others = [k for k, v in config.items() if k.startswith("pooling_mode_") and v and k[13:] not in modes]
     if len(modes) != 1 or others:
@@ -228,11 +226,17 @@ def _pooled_classifier(path: str, config, pooling: str, trust_remote_code: bool,
 
 def _stored_pooling(path: str) -> str | None:
     """The pooling a textcls folder's config.json records (None for other folders and hub ids)."""
-    config_path = Path(path) / "config.json"
-    if not config_path.is_file():
-        return None
-    stored = json.loads(config_path.read_text(encoding="utf-8")).get(CONFIG_KEY)
+    config = _read_json(Path(path) / "config.json")
+    stored = config.get(CONFIG_KEY) if isinstance(config, dict) else None
     return stored if stored in POOLINGS else None
+
+
+def _read_json(path: Path):
+    """A JSON file's contents; None when it is missing or broken (loading the backbone then says why)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 @torch.no_grad()

@@ -20,6 +20,7 @@ from textcls.checkpoint import (
 )
 from textcls.long_text import POOLINGS, pool_windows
 from textcls.metrics import compute_multilabel_scores, multi_label_stage_metrics, stage_metrics
+from textcls.precision import full_precision_on_cpu
 from textcls.predictions import gather_in_order
 from textcls.thresholds import Thresholds, cardinality_alert, decide, tune_thresholds
 
@@ -266,8 +267,12 @@ class TextClassifier(L.LightningModule):
         return self._shared_step(batch, "train", self.train_metrics)[0]
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        _, logits = self._shared_step(batch, "val", self.val_metrics)
-        if self._fitting():
+        if not self._fitting():
+            self._shared_step(batch, "val", self.val_metrics)
+            return
+        # fp32 on CPU, as test and predict: the temperature and thresholds fitted here fit their probabilities
+        with full_precision_on_cpu(self.device):
+            _, logits = self._shared_step(batch, "val", self.val_metrics)
             self._val_outputs.append((batch["idx"], logits.detach().float(), batch["labels"]))
 
     def on_validation_epoch_end(self) -> None:

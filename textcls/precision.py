@@ -8,10 +8,15 @@ When `trainer.precision` is not set:
   (all fp32 on CPU): one text gets one probability whichever path reads it. bf16 is about 1.4x faster
   there, but moves probabilities by about 1e-2: `--trainer.precision bf16-mixed` asks for it.
 - `--prediction.quantize int8` (test, predict): 32-true, which int8 dynamic quantization needs.
+- The validations inside `fit` on CPU run in fp32 whatever `fit` trains in (`full_precision_on_cpu`): the
+  temperature, thresholds and best checkpoint they choose are then chosen on the probabilities that
+  `test` and `predict` will compute.
 
 A precision the user sets wins, except where it cannot work: `fit` refuses pure half precision
 (16-true, bf16-true), and int8 refuses anything but full precision, each in one line.
 """
+
+import contextlib
 
 import torch
 
@@ -66,3 +71,8 @@ def auto_precision(accelerator, training: bool = True) -> str:
 def cpu_runs_bf16() -> bool:
     """Whether this CPU has bf16 arithmetic of its own (AVX-512 BF16 or AMX tiles)."""
     return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
+
+def full_precision_on_cpu(device: torch.device) -> contextlib.AbstractContextManager:
+    """fp32 arithmetic on CPU inside a bf16 autocast region (nothing changes on other devices)."""
+    return torch.autocast("cpu", enabled=False) if device.type == "cpu" else contextlib.nullcontext()

@@ -93,7 +93,11 @@ def tune_thresholds(
             values.append(float(default))
             tuned.append(False)
             continue
-        values.append(float(cutoffs[best]))
+        # halfway to the next lower score, not on a text's own probability: the same decisions on
+        # validation, and a probability that comes out 1 ulp lower elsewhere (another batch shape,
+        # another precision) is not flipped
+        below = cutoffs[best - 1] if best > 0 else 0.0
+        values.append(float((below + cutoffs[best]) / 2))
         tuned.append(True)
     return Thresholds(values, tuned, counts)
 

@@ -13,6 +13,11 @@ class BestAndLastCheckpoint(ModelCheckpoint):
     Lightning's meaning (a link to the newest top-k checkpoint).
     """
 
+    @property
+    def state_key(self) -> str:
+        # Lightning's own key: checkpoints written before this class keep their best score on resume
+        return super().state_key.replace(type(self).__qualname__, ModelCheckpoint.__qualname__, 1)
+
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_train_epoch_end(trainer, pl_module)
         if self._should_save_on_train_epoch_end(trainer):
