@@ -136,8 +136,9 @@ def test_tuned_thresholds_maximise_each_labels_f1_and_fall_back_when_rare():
     probs = np.array([[0.9, 0.30], [0.6, 0.2], [0.4, 0.1], [0.35, 0.05], [0.2, 0.3], [0.7, 0.6]] * 2)
     targets = np.array([[1, 0], [1, 0], [1, 0], [0, 0], [0, 0], [1, 1]] * 2)
     tuned = tune_thresholds(probs, targets, default=0.5)
-    # label 0: cutting at 0.4 keeps all 8 positives and no negative (F1 1); label 1 has 2 positives
-    assert tuned.values == [pytest.approx(0.4), 0.5]
+    # label 0: cutting at 0.4 keeps all 8 positives and no negative (F1 1): the threshold sits halfway
+    # between 0.4 and the next lower score, 0.35; label 1 has 2 positives
+    assert tuned.values == [pytest.approx(0.375), 0.5]
     assert tuned.tuned == [True, False] and tuned.positives == [8, 2]
     assert tuned.fallback_labels(["a", "b"]) == ["b"]
     assert Thresholds.from_dict(tuned.to_dict()) == tuned
