@@ -74,8 +74,11 @@ def cpu_kind() -> Iterator[None]:
     if kind not in ("0", "1"):
         yield
         return
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("textcls.precision.cpu_runs_bf16", lambda: kind == "1")
+    import torch
+
+    with pytest.MonkeyPatch.context() as patch:  # torch's own checks: tests that patch them still can
+        patch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: kind == "1")
+        patch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
         yield
 
 
