@@ -91,6 +91,20 @@ def test_auto_is_the_own_head_for_other_backbones_and_explicit_choices_win(tmp_p
         resolve_pooling(st, "max")
 
 
+def predicted(config, ckpt_path, out) -> None:
+    """`textcls predict` of data.predict_file with `ckpt_path` into `out`."""
+    run(
+        "predict",
+        "--config",
+        str(config),
+        "--ckpt_path",
+        str(ckpt_path),
+        "--prediction.output_path",
+        str(out),
+        cwd=out.parent,
+    )
+
+
 def probs_of(path):
     frame = pd.read_csv(path)
     return frame[[c for c in frame.columns if c.startswith("prob_")]].to_numpy()
@@ -114,16 +128,7 @@ def test_pooled_head_fits_exports_with_its_code_and_agrees_everywhere(tmp_path, 
     best = tmp_path / "logs" / "tiny" / "version_0" / "checkpoints" / "best.ckpt"
     assert torch.load(best, weights_only=True)["hyper_parameters"]["pooling"] == "mean"  # never "auto"
     out = tmp_path / "pred.csv"
-    run(
-        "predict",
-        "--config",
-        str(config),
-        "--ckpt_path",
-        "best",
-        "--prediction.output_path",
-        str(out),
-        cwd=tmp_path,
-    )
+    predicted(config, "best", out)
     expected = probs_of(out)
 
     folder = tmp_path / "exported"
@@ -157,16 +162,7 @@ def test_pooled_head_fits_exports_with_its_code_and_agrees_everywhere(tmp_path, 
     # the folder through textcls: the predictor and `predict --ckpt_path FOLDER`
     np.testing.assert_allclose(load_predictor(folder).predict_probs(texts), expected, atol=1e-5)
     again = tmp_path / "pred_folder.csv"
-    run(
-        "predict",
-        "--config",
-        str(config),
-        "--ckpt_path",
-        str(folder),
-        "--prediction.output_path",
-        str(again),
-        cwd=tmp_path,
-    )
+    predicted(config, str(folder), again)
     np.testing.assert_allclose(probs_of(again), expected, atol=1e-5)
     # int8 quantizes the pooled head's Linear layers too; explain follows the pooled forward
     int8 = load_predictor(folder, quantize="int8")
@@ -186,16 +182,7 @@ def test_pooled_head_reads_long_texts_in_windows(tmp_path, tiny_backbone, data_f
     config.write_text(yaml.safe_dump(cfg))
     run("fit", "--config", str(config), cwd=tmp_path)
     out = tmp_path / "pred.csv"
-    run(
-        "predict",
-        "--config",
-        str(config),
-        "--ckpt_path",
-        "best",
-        "--prediction.output_path",
-        str(out),
-        cwd=tmp_path,
-    )
+    predicted(config, "best", out)
     best = tmp_path / "logs" / "tiny" / "version_0" / "checkpoints" / "best.ckpt"
     predictor = load_predictor(best)
     assert isinstance(predictor.model, PooledTextClassifier) and predictor.layout.chunked
@@ -210,32 +197,14 @@ def test_checkpoint_from_before_pooling_keeps_its_head(tmp_path, tiny_backbone, 
     ckpt = torch.load(ckpt_path, weights_only=True)
     assert ckpt["hyper_parameters"]["pooling"] == "pooler"
     new = tmp_path / "new.csv"
-    run(
-        "predict",
-        "--config",
-        str(config),
-        "--ckpt_path",
-        str(ckpt_path),
-        "--prediction.output_path",
-        str(new),
-        cwd=tmp_path,
-    )
+    predicted(config, str(ckpt_path), new)
     # what a checkpoint written before model.pooling existed looks like: no pooling at all, on a
     # backbone whose `auto` would now pick another head
     del ckpt["hyper_parameters"]["pooling"]
     old_path = tmp_path / "old.ckpt"
     torch.save(ckpt, old_path)
     old = tmp_path / "old.csv"
-    run(
-        "predict",
-        "--config",
-        str(config),
-        "--ckpt_path",
-        str(old_path),
-        "--prediction.output_path",
-        str(old),
-        cwd=tmp_path,
-    )
+    predicted(config, str(old_path), old)
     np.testing.assert_allclose(probs_of(old), probs_of(new), atol=1e-6)
     texts = pd.read_csv(data_files["predict"])["text"].tolist()
     np.testing.assert_allclose(load_predictor(old_path).predict_probs(texts), probs_of(new), atol=1e-5)
