@@ -3,10 +3,10 @@
 When `trainer.precision` is not set:
 - GPUs, every command: bf16-mixed where supported, else 16-mixed (fp16 with loss scaling).
 - CPUs, `fit`: bf16-mixed where the CPU does bf16 arithmetic itself (AVX-512 BF16 or AMX tiles), where it
-  trains about 1.3x faster than fp32; a CPU without it emulates bf16 and runs many times slower: 32-true.
+  trains faster than fp32; a CPU without it emulates bf16 and runs many times slower: 32-true.
 - CPUs, `validate`, `test` and `predict`: 32-true, as the Predictor, the app, the exported folder and ONNX
-  (all fp32 on CPU): one text gets one probability whichever path reads it. bf16 is about 1.4x faster
-  there, but moves probabilities by about 1e-2: `--trainer.precision bf16-mixed` asks for it.
+  (all fp32 on CPU): one text gets one probability whichever path reads it. bf16 is faster there, but
+  moves probabilities (8 bits of mantissa): `--trainer.precision bf16-mixed` asks for it.
 - `--prediction.quantize int8` (test, predict): 32-true, which int8 dynamic quantization needs.
 - The validations inside `fit` on CPU run in fp32 whatever `fit` trains in (`full_precision_on_cpu`): the
   temperature, thresholds and best checkpoint they choose are then chosen on the probabilities that
@@ -58,7 +58,7 @@ def check_int8_precision(precision) -> None:
 
 def auto_precision(accelerator, training: bool = True) -> str:
     """bf16 where the GPU supports it, fp16 on older GPUs; on CPU bf16-mixed for training where it runs
-    natively (AVX-512 BF16 or AMX: about 1.3x faster), else full precision (emulated bf16 is slower,
+    natively (AVX-512 BF16 or AMX), else full precision (emulated bf16 is slower,
     and evaluation keeps fp32 so that every prediction path gives the same probabilities)."""
     wants_gpu = accelerator in (None, "auto", "gpu", "cuda")
     if wants_gpu and torch.cuda.is_available():
