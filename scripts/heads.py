@@ -143,8 +143,8 @@ def write_docs(results: dict, args: argparse.Namespace) -> None:
         "baselines (`textcls baseline`) on exactly the same rows. sst2: 4,000 sampled training sentences, 1",
         "epoch; ag_news: 4,000 sampled training rows, 1 epoch; emotions27: GoEmotions comments with exactly",
         "one emotion other than neutral (27 classes; 8,000 sampled training rows, the official validation and",
-        "test comments), 3 epochs. The sst2 and ag_news seed-1 runs and sst2 seed 2 ran on a CPU shared with",
-        "other jobs, the rest alone; accuracy does not depend on that.",
+        "test comments), 3 epochs. Most runs shared the CPU with other jobs: scores do not depend on that,",
+        "times would (none are reported).",
         "",
         table(results),
     ]
