@@ -4,6 +4,7 @@ head, and multi-label heads start at the labels' base rates."""
 
 import json
 import shutil
+import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -233,3 +234,16 @@ def test_multi_label_head_starts_at_each_labels_log_prior_odds(tmp_path, tiny_ba
         np.testing.assert_allclose(bias, np.log(prior / (1 - prior)), rtol=1e-5)
         # so each label starts near its base rate, not at 0.5
         assert np.all(torch.sigmoid(torch.tensor(bias)).numpy() < 0.5)
+
+
+def test_pooler_without_trained_weights_is_reported(tmp_path, tiny_backbone):
+    from transformers import BertConfig, BertModel
+
+    folder = tmp_path / "no-pooler"
+    shutil.copytree(tiny_backbone, folder)
+    BertModel(BertConfig.from_pretrained(folder), add_pooling_layer=False).save_pretrained(folder)
+    with pytest.warns(UserWarning, match="has no trained pooler weights"):
+        load_classifier(str(folder), LABELS, pooling="pooler")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the backbone that has them: no word
+        load_classifier(tiny_backbone, LABELS, pooling="pooler")

@@ -267,12 +267,11 @@ class TextClassifier(L.LightningModule):
         return self._shared_step(batch, "train", self.train_metrics)[0]
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        if not self._fitting():
-            self._shared_step(batch, "val", self.val_metrics)
-            return
+        fitting = self._fitting()
         # fp32 on CPU, as test and predict: the temperature and thresholds fitted here fit their probabilities
-        with full_precision_on_cpu(self.device):
+        with full_precision_on_cpu(self.device, enabled=fitting):
             _, logits = self._shared_step(batch, "val", self.val_metrics)
+        if fitting:
             self._val_outputs.append((batch["idx"], logits.detach().float(), batch["labels"]))
 
     def on_validation_epoch_end(self) -> None:

@@ -73,6 +73,9 @@ def cpu_runs_bf16() -> bool:
     return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
 
-def full_precision_on_cpu(device: torch.device) -> contextlib.AbstractContextManager:
-    """fp32 arithmetic on CPU inside a bf16 autocast region (nothing changes on other devices)."""
-    return torch.autocast("cpu", enabled=False) if device.type == "cpu" else contextlib.nullcontext()
+def full_precision_on_cpu(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager:
+    """fp32 arithmetic on CPU inside a bf16 autocast region (nothing changes on other devices, or when
+    not `enabled`)."""
+    if enabled and device.type == "cpu":
+        return torch.autocast("cpu", enabled=False)
+    return contextlib.nullcontext()
