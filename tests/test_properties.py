@@ -71,7 +71,8 @@ def test_text_and_labels_round_trip_or_fail_cleanly(tmp_path, fmt, rows):
         want_texts = [re.sub(r"\s+", "", t) for t in want_texts]
     assert got["text"].tolist() == want_texts
     assert got["label"].tolist() == want_labels
-    assert got["row"].tolist() == [i for i, t in enumerate(texts) if t.strip()]
+    if not ambiguous:  # an extra row break also moves the numbers of the rows after it
+        assert got["row"].tolist() == [i for i, t in enumerate(texts) if t.strip()]
 
 
 @SETTINGS
