@@ -111,10 +111,12 @@ def test_threshold_and_history(predictor):
 def test_calibrated_probabilities_and_the_stored_cutoff(predictor, tiny_backbone):
     from dataclasses import replace
 
+    from textcls.tasks.single_label import SingleLabel
+
     texts = ["pizza recipe bake", "goal team", "laptop code server"]
     raw = predictor.predict_probs(texts)
     validation = Calibration(2.0, np.array([0.9, 0.8, 0.6, 0.5]), np.array([True, True, False, True]), 0.99)
-    scaled = replace(predictor, calibration=validation)
+    scaled = replace(predictor, task=SingleLabel(predictor.label_names, calibration=validation))
     probs = scaled.predict_probs(texts)
     logits = np.log(raw)
     expected = np.exp(logits / 2.0) / np.exp(logits / 2.0).sum(1, keepdims=True)

@@ -17,6 +17,8 @@ from textcls.explain import baseline_ids, explain_predictor, explain_texts, text
 from textcls.explain_view import Explanation, WordScore, explanations_html, write_atomic, write_explanations
 from textcls.inference import Predictor, load_predictor
 from textcls.long_text import TextLayout
+from textcls.tasks.multi_label import MultiLabel
+from textcls.tasks.single_label import SingleLabel
 
 pytest.importorskip("captum", reason="captum is not installed (the explain extra)")
 
@@ -121,9 +123,8 @@ def test_truncated_texts_say_so(network):
 def predictor(tiny_backbone):
     model = load_classifier(tiny_backbone, LABELS).eval()
     calibration = Calibration(2.0, np.array([0.9, 0.6]), np.array([True, False]))
-    return Predictor(
-        model, load_tokenizer(tiny_backbone), TextLayout(16), Path(tiny_backbone), calibration=calibration
-    )
+    task = SingleLabel(LABELS, calibration=calibration)
+    return Predictor(model, load_tokenizer(tiny_backbone), TextLayout(16), Path(tiny_backbone), task=task)
 
 
 def test_label_and_probability_are_the_predictors(predictor):
@@ -251,7 +252,8 @@ def test_multi_label_explanations_report_each_labels_sigmoid(tiny_backbone):
     model = load_classifier(tiny_backbone, ["food", "sports", "tech"])
     tokenizer = load_tokenizer(tiny_backbone)
     texts = ["pizza sauce goal team", "laptop chip code"]
-    out = explain_texts(model, tokenizer, texts, ["food", "sports", "tech"], 32, n_steps=8, multi_label=True)
+    task = MultiLabel(["food", "sports", "tech"])
+    out = explain_texts(model, tokenizer, texts, ["food", "sports", "tech"], 32, n_steps=8, task=task)
     with torch.no_grad():
         enc = tokenizer(texts, padding=True, return_tensors="pt")
         probs = torch.sigmoid(model(**enc).logits)

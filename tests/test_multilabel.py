@@ -9,7 +9,8 @@ import yaml
 from tests.test_cli import run, write_config
 from textcls.data import DataError, TextClassificationData
 from textcls.data.multilabel import iterative_split, multi_hot, read_label_sets
-from textcls.model import TextClassifier, positive_weights
+from textcls.model import TextClassifier
+from textcls.tasks.multi_label import positive_weights
 from textcls.thresholds import Thresholds, decide, tune_thresholds
 
 

@@ -16,9 +16,9 @@ from tests.conftest import make_rows, write_jsonl
 from tests.test_cli import run, write_config
 from textcls.callbacks import timing
 from textcls.data import TextClassificationData
-from textcls.metrics import stage_metrics
 from textcls.model import TextClassifier
 from textcls.report import TestReport, compute_metrics
+from textcls.tasks.single_label import stage_metrics
 
 
 def test_report_files_and_baselines_on_the_same_rows(tmp_path, tiny_backbone, data_files):

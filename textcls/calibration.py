@@ -90,12 +90,6 @@ def calibrated_probs(logits: torch.Tensor, temperature: float = 1.0) -> torch.Te
     return (logits.float() / temperature).softmax(-1)
 
 
-def output_probs(logits: torch.Tensor, temperature: float = 1.0, multi_label: bool = False) -> torch.Tensor:
-    """What textcls makes of logits, everywhere: each label's sigmoid for a multi-label model (no
-    temperature: its thresholds make the decisions), else `calibrated_probs`."""
-    return torch.sigmoid(logits.float()) if multi_label else calibrated_probs(logits, temperature)
-
-
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, max_iter: int = 100) -> float:
     """The T minimising the negative log-likelihood of `labels` under softmax(logits / T).
 

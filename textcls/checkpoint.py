@@ -81,15 +81,9 @@ def _training_settings(folder: str | Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
-def exported_calibration(folder: str | Path) -> dict | None:
-    """The calibration an exported folder carries (`calibration.json`), if it has one."""
-    path = Path(folder) / CALIBRATION_FILE
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-
-
-def exported_thresholds(folder: str | Path) -> dict | None:
-    """The per-label thresholds an exported multi-label folder carries (`thresholds.json`), if any."""
-    path = Path(folder) / THRESHOLDS_FILE
+def exported_json(folder: str | Path, name: str) -> dict | None:
+    """A JSON file an exported folder carries (its calibration.json or thresholds.json), if it has one."""
+    path = Path(folder) / name
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 

@@ -22,11 +22,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from textcls.calibration import output_probs
 from textcls.checkpoint import default_logger, resolve_ckpt_path
 from textcls.explain_view import Explanation, WordScore, format_text, write_explanations
 from textcls.inference import Predictor, load_predictor
 from textcls.long_text import TextLayout
+from textcls.tasks import SINGLE_LABEL, Task, task_for
 
 DEFAULT_STEPS = 50
 DEFAULT_INTERNAL_BATCH = 16  # interpolated inputs per forward/backward pass: bounds the memory
@@ -83,11 +83,10 @@ def explain_texts(
     texts: Sequence[str],
     label_names: list[str],
     max_length: int,
-    temperature: float = 1.0,
     n_steps: int = DEFAULT_STEPS,
     internal_batch_size: int = DEFAULT_INTERNAL_BATCH,
     targets: Sequence[int] | None = None,
-    multi_label: bool = False,
+    task: Task | None = None,
 ) -> list[Explanation]:
     """Explain each text's prediction (or the label index in `targets`) with Integrated Gradients.
 
@@ -97,12 +96,11 @@ def explain_texts(
         texts: The texts, explained one at a time (no padding enters the attributions).
         label_names: Class names in index order.
         max_length: Texts are truncated to this many tokens, as in training.
-        temperature: The calibration temperature: probabilities are softmax(logits / temperature).
         n_steps: Integration steps (more: a smaller convergence delta, proportionally slower).
         internal_batch_size: Interpolated inputs per forward pass.
         targets: The label index to explain per text (default: the predicted label).
-        multi_label: Probabilities are each label's sigmoid (a multi-label model); by default the
-            highest-scoring label is explained.
+        task: What the logits mean (textcls/tasks/): the probabilities shown are the task's (the
+            calibrated softmax, or each label's sigmoid); default: an uncalibrated single-label softmax.
     """
     try:
         from captum.attr import LayerIntegratedGradients
@@ -111,6 +109,7 @@ def explain_texts(
     if not getattr(tokenizer, "is_fast", False):
         raise ExplainError("explanations need a fast tokenizer (word_ids() and offsets), this one is not")
     device = next(model.parameters()).device
+    task = task or task_for({"problem_type": SINGLE_LABEL}, label_names)
 
     def logits(input_ids, attention_mask, position_ids=None):
         extra = {} if position_ids is None else {"position_ids": position_ids}
@@ -129,7 +128,7 @@ def explain_texts(
                 mask = torch.ones_like(ids)
                 with torch.no_grad():
                     raw = logits(ids, mask)
-                    probs = output_probs(raw, temperature, multi_label)[0].cpu()
+                    probs = task.probabilities(raw)[0].cpu()
                 target = int(probs.argmax()) if targets is None else int(targets[i])
                 scores, delta = explain.attribute(
                     ids,
@@ -186,8 +185,7 @@ def explain_predictor(predictor: Predictor, texts: Sequence[str], **kwargs) -> l
         texts,
         predictor.label_names,
         predictor.max_length,
-        predictor.temperature,
-        multi_label=predictor.multi_label,
+        task=predictor.task,
         **kwargs,
     )
 
@@ -203,7 +201,7 @@ def explain_mistakes(
     model,
     tokenizer,
     max_length: int,
-    temperature: float,
+    task: Task,
     top: int,
     n_steps: int,
 ) -> Path:
@@ -214,8 +212,8 @@ def explain_mistakes(
     wrong = table[table["true"].to_numpy() != np.asarray(label_names)[predicted]]
     wrong = wrong.sort_values("p", ascending=False, kind="stable").head(top)
     explanations = explain_texts(
-        model, tokenizer, wrong["text"].tolist(), label_names, max_length, temperature, n_steps,
-        targets=wrong["pred"].tolist(),
+        model, tokenizer, wrong["text"].tolist(), label_names, max_length, n_steps,
+        targets=wrong["pred"].tolist(), task=task,
     )  # fmt: skip
     for e, true in zip(explanations, wrong["true"], strict=True):
         e.true_label = str(true)

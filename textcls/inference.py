@@ -4,7 +4,8 @@ One predictor serves the web app, the export checks and the benchmarks, and read
 `textcls predict` does (the training `max_length` and long-text layout: truncated, or windows whose
 logits are pooled per text; padded per batch). A multi-label
 model gives each label's sigmoid probability and decides with the per-label thresholds it carries
-(the checkpoint's, or an exported folder's thresholds.json), as `textcls predict` does.
+(the checkpoint's, or an exported folder's thresholds.json), as `textcls predict` does: the task
+(textcls/tasks/) the checkpoint or folder names makes its probabilities and decisions.
 """
 
 import json
@@ -18,7 +19,7 @@ import torch
 from transformers import AutoTokenizer, PreTrainedModel
 
 from textcls.backbone import load_classifier, load_config, load_tokenizer
-from textcls.calibration import Calibration, cutoff_message, output_probs
+from textcls.calibration import Calibration, cutoff_message
 from textcls.checkpoint import (
     CONFUSION_MATRIX_FILE,
     DEFAULT_MAX_LENGTH,
@@ -27,17 +28,17 @@ from textcls.checkpoint import (
     NOT_A_MODEL,
     CheckpointError,
     check_weights_fit,
-    exported_calibration,
+    exported_json,
     exported_settings,
-    exported_thresholds,
     find_test_report,
     is_exported_folder,
     load_checkpoint,
 )
 from textcls.data.batching import Collator
 from textcls.long_text import TextLayout, encode_texts, pool_windows
-from textcls.predictions import DEFAULT_UNCERTAIN_BELOW, multi_label_prediction_table, prediction_table
+from textcls.predictions import DEFAULT_UNCERTAIN_BELOW
 from textcls.quantize import check_quantize, quantize_int8
+from textcls.tasks import Task, task_for
 from textcls.thresholds import Thresholds
 
 
@@ -53,9 +54,9 @@ class Predictor:
         hparams: Training settings (the checkpoint's model and data hyper-parameters).
         metrics_path: The metrics of a test of this very checkpoint, when there is one.
         confusion_matrix_path: That test report's confusion matrix image.
-        calibration: The temperature applied to every probability, and the validation confidences
-            that turn a target precision into a cut-off (none: raw softmax, no cut-offs).
-        thresholds: A multi-label model's per-label probability cut-offs (None: single-label, softmax).
+        task: What the model's outputs mean and how they become decisions, with the decision rule
+            it carries (textcls/tasks/); by default the task of the model config's `problem_type`,
+            without a fitted rule.
         quantized: "int8" when the model's Linear layers were dynamically quantized (None: as trained).
     """
 
@@ -66,9 +67,12 @@ class Predictor:
     hparams: dict = field(default_factory=dict)
     metrics_path: Path | None = None
     confusion_matrix_path: Path | None = None
-    calibration: Calibration | None = None
-    thresholds: Thresholds | None = None
+    task: Task | None = None
     quantized: str | None = None
+
+    def __post_init__(self):
+        if self.task is None:
+            self.task = task_for({"problem_type": self.model.config.problem_type}, self.label_names)
 
     @property
     def max_length(self) -> int:
@@ -80,16 +84,25 @@ class Predictor:
 
     @property
     def multi_label(self) -> bool:
-        return self.thresholds is not None
+        return self.task.problem_type == "multi_label_classification"
 
     @property
-    def label_separator(self) -> str:
-        """How a multi-label prediction joins its label names: the training data's separator."""
-        return self.hparams.get("data", {}).get("label_separator") or ";"
+    def calibration(self) -> Calibration | None:
+        """A single-label model's temperature and validation record (None: raw softmax, no cut-offs)."""
+        return getattr(self.task, "calibration", None)
+
+    @calibration.setter
+    def calibration(self, calibration: Calibration | None) -> None:
+        self.task.calibration = calibration
+
+    @property
+    def thresholds(self) -> Thresholds | None:
+        """A multi-label model's per-label probability cut-offs (None for other tasks)."""
+        return getattr(self.task, "thresholds", None)
 
     @property
     def temperature(self) -> float:
-        return self.calibration.temperature if self.calibration else 1.0
+        return getattr(self.task, "temperature", 1.0)
 
     def cutoff(self, target_precision: float | None) -> tuple[float, str]:
         """The confidence cut-off for `target_precision` (0 when there is none) and a line saying why."""
@@ -136,8 +149,8 @@ class Predictor:
             yield self.probabilities(self.text_logits(logits, enc, len(part))).numpy()
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
-        """What textcls makes of logits: sigmoid per label (multi-label), else the calibrated softmax."""
-        return output_probs(logits, self.temperature, self.multi_label)
+        """What textcls makes of logits: the task's (calibrated softmax, or sigmoid per label)."""
+        return self.task.probabilities(logits)
 
     def predict_probs(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """Class probabilities of all `texts`, shape (len(texts), num_labels)."""
@@ -164,11 +177,7 @@ class Predictor:
         gets its top-scoring one) for multi-label models.
         """
         inputs = pd.DataFrame({"text": list(texts)})
-        if self.multi_label:
-            return multi_label_prediction_table(
-                inputs, probs, self.label_names, self.thresholds, at_least_one, self.label_separator
-            )
-        return prediction_table(inputs, probs, self.label_names, uncertain_below)
+        return self.task.prediction_table(inputs, probs, uncertain_below, at_least_one)
 
 
 def load_predictor(path: str | Path, quantize: str | None = None) -> Predictor:
@@ -193,22 +202,19 @@ def _from_folder(folder: Path) -> Predictor:
     if (folder / "training_settings.json").is_file():
         hparams = json.loads((folder / "training_settings.json").read_text(encoding="utf-8"))
     metrics, matrix = folder / METRICS_FILE, folder / CONFUSION_MATRIX_FILE
-    settings = exported_settings(folder)
-    thresholds = None
-    if settings["multi_label"]:  # a folder without thresholds.json decides at the trained default
-        default = hparams.get("model", {}).get("threshold", 0.5)
-        stored = Thresholds.from_dict(exported_thresholds(folder))
-        thresholds = stored or Thresholds.constant(default, len(settings["labels"]))
+    task = _task(
+        {"problem_type": model.config.problem_type}, [id2label[i] for i in sorted(id2label)], hparams
+    )
+    task.load_rule(exported_json(folder, task.rule_file))
     return Predictor(
         model,
         tokenizer,
-        _layout(settings),
+        _layout(exported_settings(folder)),
         folder,
         hparams,
         metrics if metrics.is_file() else None,
         matrix if matrix.is_file() else None,
-        None if thresholds else Calibration.from_dict(exported_calibration(folder)),
-        thresholds,
+        task,
     )
 
 
@@ -231,13 +237,10 @@ def _from_checkpoint(ckpt_path: Path) -> Predictor:
         "epoch": ckpt.get("epoch"),
         "global_step": ckpt.get("global_step"),
     }
-    thresholds = None
-    if model_hp.get("multi_label"):
-        # saved into an exported config.json: `pipeline` then applies a sigmoid, not a softmax
-        model.config.problem_type = "multi_label_classification"
-        thresholds = Thresholds.from_dict(ckpt.get("thresholds")) or Thresholds.constant(
-            model_hp.get("threshold", 0.5), len(model_hp["label_names"])
-        )
+    task = _task(model_hp, list(model_hp["label_names"]), hparams)
+    task.load_rule(ckpt.get(task.checkpoint_key))
+    # saved into an exported config.json: `pipeline` then applies a sigmoid per label, or a softmax
+    model.config.problem_type = task.problem_type
     metrics = find_test_report(ckpt_path)
     matrix = metrics.with_name(CONFUSION_MATRIX_FILE) if metrics else None
     return Predictor(
@@ -248,9 +251,18 @@ def _from_checkpoint(ckpt_path: Path) -> Predictor:
         hparams,
         metrics,
         matrix if matrix and matrix.is_file() else None,
-        None if thresholds else Calibration.from_dict(ckpt.get("calibration")),
-        thresholds,
+        task,
     )
+
+
+def _task(settings: dict, label_names: list[str], hparams: dict) -> Task:
+    """The task `settings` name (a checkpoint's model hyper-parameters or a model config), with the
+    options it was trained with; its decision rule is loaded by the caller."""
+    model_hp, data_hp = hparams.get("model", {}), hparams.get("data", {})
+    options = {k: model_hp[k] for k in ("threshold", "calibrate", "tune_thresholds") if k in model_hp}
+    # the training data's separator joins a prediction's label names
+    options["label_separator"] = data_hp.get("label_separator")
+    return task_for(settings, label_names, **options)
 
 
 def _layout(data_settings: dict) -> TextLayout:

@@ -10,7 +10,7 @@ baselines; tests/test_report.py checks that the two agree. A class present in on
 counts, with 0 where its precision or recall is 0/0. Weighted averages weigh by support, so absent
 classes do not count there either.
 
-Multi-label metrics (`multi_label_stage_metrics`, `compute_multilabel_scores`) follow torchmetrics'
+Multi-label metrics (`compute_multilabel_scores`, and the logged ones of textcls/tasks/multi_label.py) follow torchmetrics'
 multi-label rule instead: macro averages run over every label, a label with no positives and no
 predictions scoring 0; micro averages pool all (text, label) decisions; subset accuracy is the share
 of texts whose predicted label set is exactly right, Hamming loss the share of wrong decisions.
@@ -18,58 +18,12 @@ of texts whose predicted label set is exactly right, Hamming loss the share of w
 
 import numpy as np
 from sklearn.metrics import accuracy_score, hamming_loss, log_loss, precision_recall_fscore_support
-from torchmetrics import MetricCollection
-from torchmetrics.classification import (
-    MulticlassAccuracy,
-    MulticlassF1Score,
-    MulticlassPrecision,
-    MulticlassRecall,
-    MultilabelExactMatch,
-    MultilabelF1Score,
-    MultilabelHammingDistance,
-    MultilabelPrecision,
-    MultilabelRecall,
-)
 
 from textcls.calibration import brier_score, expected_calibration_error
 
 
-def stage_metrics(num_labels: int, prefix: str) -> MetricCollection:
-    """Accuracy, macro/weighted F1 and macro precision/recall, logged as `<prefix>acc`, `<prefix>f1_macro`, ..."""
-    kw = {"num_classes": num_labels}
-    return MetricCollection(
-        {
-            "acc": MulticlassAccuracy(average="micro", **kw),
-            "f1_macro": MulticlassF1Score(average="macro", **kw),
-            "f1_weighted": MulticlassF1Score(average="weighted", **kw),
-            "precision_macro": MulticlassPrecision(average="macro", **kw),
-            "recall_macro": MulticlassRecall(average="macro", **kw),
-        },
-        prefix=prefix,
-    )
-
-
-def multi_label_stage_metrics(num_labels: int, prefix: str) -> MetricCollection:
-    """Macro/micro F1, precision and recall, subset accuracy and Hamming loss of 0/1 decisions,
-    logged as `<prefix>f1_macro`, `<prefix>f1_micro`, `<prefix>subset_acc`, `<prefix>hamming_loss`, ..."""
-    kw = {"num_labels": num_labels}
-    return MetricCollection(
-        {
-            "f1_macro": MultilabelF1Score(average="macro", **kw),
-            "f1_micro": MultilabelF1Score(average="micro", **kw),
-            "precision_macro": MultilabelPrecision(average="macro", **kw),
-            "recall_macro": MultilabelRecall(average="macro", **kw),
-            "precision_micro": MultilabelPrecision(average="micro", **kw),
-            "recall_micro": MultilabelRecall(average="micro", **kw),
-            "subset_acc": MultilabelExactMatch(**kw),
-            "hamming_loss": MultilabelHammingDistance(**kw),
-        },
-        prefix=prefix,
-    )
-
-
 def compute_multilabel_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
-    """The scores of `multi_label_stage_metrics` for 0/1 matrices (texts x labels), with scikit-learn."""
+    """The scores of the logged multi-label metrics (textcls/tasks/multi_label.py) for 0/1 matrices (texts x labels), with scikit-learn."""
     y_true, y_pred = np.asarray(y_true).astype(int), np.asarray(y_pred).astype(int)
     out = {}
     for average in ("macro", "micro"):

@@ -4,28 +4,17 @@ import math
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 from torchmetrics import MetricCollection
 from transformers import get_linear_schedule_with_warmup
 
-from textcls.backbone import load_classifier, resolve_pooling, start_at_label_priors
-from textcls.calibration import Calibration, calibrate, output_probs
-from textcls.checkpoint import (
-    check_weights_fit,
-    exported_calibration,
-    exported_thresholds,
-    is_exported_folder,
-)
+from textcls.backbone import load_classifier, resolve_pooling
+from textcls.checkpoint import check_weights_fit, exported_json, is_exported_folder
 from textcls.long_text import POOLINGS, pool_windows
-from textcls.metrics import compute_multilabel_scores, multi_label_stage_metrics, stage_metrics
 from textcls.precision import full_precision_on_cpu
 from textcls.predictions import gather_in_order
-from textcls.thresholds import Thresholds, cardinality_alert, decide, tune_thresholds
-
-# "balanced" multi-label weights: a label in 1 text of 10,000 is not weighed 9,999 times
-MAX_POS_WEIGHT = 100.0
+from textcls.tasks import Task, task_for
 
 
 class HyperParameterError(ValueError):
@@ -135,24 +124,25 @@ class TextClassifier(L.LightningModule):
         weights = torch.tensor(class_weights, dtype=torch.float) if isinstance(class_weights, list) else None
         # a buffer, so that "balanced" weights set later follow the module to its device
         self.register_buffer("loss_weights", weights, persistent=False)
-        n = len(self.label_names)
-        metrics = multi_label_stage_metrics if multi_label else stage_metrics
-        self.train_metrics = metrics(n, "train/")
-        self.val_metrics = metrics(n, "val/")
-        self.test_metrics = metrics(n, "test/")
-        # an exported textcls folder used as the backbone (`--ckpt_path FOLDER`) brings its calibration
-        folder_state = (
-            exported_calibration(model_name_or_path) if is_exported_folder(model_name_or_path) else None
+        # everything that differs between one label per text and several: loss, metrics, decisions
+        self.task: Task = task_for(
+            self.hparams,
+            self.label_names,
+            calibrate=calibrate,
+            threshold=threshold,
+            tune_thresholds=tune_thresholds,
         )
-        self.calibration = Calibration.from_dict(folder_state) or Calibration()
-        self.thresholds: Thresholds | None = None  # the per-label cut-offs of multi-label decisions
-        if multi_label:
-            from_folder = (
-                exported_thresholds(model_name_or_path) if is_exported_folder(model_name_or_path) else None
-            )
-            self.thresholds = Thresholds.from_dict(from_folder) or Thresholds.constant(threshold, n)
+        self.model.config.problem_type = (
+            self.task.problem_type
+        )  # exported with the config, as transformers does
+        self.train_metrics = self.task.stage_metrics("train/")
+        self.val_metrics = self.task.stage_metrics("val/")
+        self.test_metrics = self.task.stage_metrics("test/")
+        # an exported textcls folder used as the backbone (`--ckpt_path FOLDER`) brings its decision rule
+        if is_exported_folder(model_name_or_path):
+            self.task.load_rule(exported_json(model_name_or_path, self.task.rule_file))
         self._val_outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
-        self._told_temperature_note = False  # why the temperature stays 1: said once per fit
+        self._told: set[str] = set()  # the topics the decision rule's fitting spoke of: once per fit
 
     def _is_head(self, param_name: str) -> bool:
         base = self.model.base_model_prefix
@@ -172,37 +162,25 @@ class TextClassifier(L.LightningModule):
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         # in fp32 whatever the precision: the weights are fp32 and half-precision logits are upcast
         weight = self.loss_weights.float() if self.loss_weights is not None else None
-        if self.hparams.multi_label:
-            smoothing = self.hparams.label_smoothing
-            targets = labels.float() * (1 - smoothing) + smoothing / 2
-            return F.binary_cross_entropy_with_logits(logits.float(), targets, pos_weight=weight)
-        return F.cross_entropy(
-            logits.float(), labels, weight=weight, label_smoothing=self.hparams.label_smoothing
-        )
+        return self.task.loss(logits, labels, weight, self.hparams.label_smoothing)
 
     def setup(self, stage: str) -> None:
         data = getattr(self.trainer, "datamodule", None)
-        if stage == "fit" and self.hparams.multi_label and data is not None and "train" in data.frames:
+        if data is None or "train" not in data.frames:
+            return
+        counts, rows = data.class_counts("train"), len(data.frames["train"])
+        if stage == "fit":
             # Lightning restores a resumed run's weights after this, so only a new head starts here
-            start_at_label_priors(self.model, data.class_counts("train"), len(data.frames["train"]))
+            self.task.init_head(self.model, counts, rows)
         # validate and test too: their val/loss and test/loss are then the loss that fit reports
         if stage != "predict" and self.hparams.class_weights == "balanced":
-            if data is not None and "train" in data.frames:
-                counts = data.class_counts("train")
-                weights = (
-                    positive_weights(counts, len(data.frames["train"]))
-                    if self.hparams.multi_label
-                    else balanced_weights(counts)
-                )
-                self.loss_weights = weights.to(self.device)
+            self.loss_weights = self.task.balanced_weights(counts, rows).to(self.device)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         if self.hparams.class_weights == "balanced" and self.loss_weights is not None:
             checkpoint["balanced_class_weights"] = self.loss_weights.tolist()
-        if self.calibration.confidence is not None:
-            checkpoint["calibration"] = self.calibration.to_dict()
-        if self.thresholds is not None:
-            checkpoint["thresholds"] = self.thresholds.to_dict()
+        if (state := self.task.rule_state()) is not None:
+            checkpoint[self.task.checkpoint_key] = state
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         check_weights_fit(checkpoint["state_dict"], self.state_dict(), self.label_names)
@@ -210,33 +188,33 @@ class TextClassifier(L.LightningModule):
         if "balanced_class_weights" in checkpoint:
             self.loss_weights = torch.tensor(checkpoint["balanced_class_weights"], device=self.device)
         # a checkpoint from before calibration existed: raw softmax, no validation record
-        self.calibration = Calibration.from_dict(checkpoint.get("calibration")) or Calibration()
-        if self.hparams.multi_label:
-            n = len(self.label_names)
-            stored = Thresholds.from_dict(checkpoint.get("thresholds"))
-            self.thresholds = stored or Thresholds.constant(self.hparams.threshold, n)
+        self.task.load_rule(checkpoint.get(self.task.checkpoint_key))
 
     @property
     def temperature(self) -> float:
-        return self.calibration.temperature
+        """The single-label calibration temperature (1 for other tasks)."""
+        return getattr(self.task, "temperature", 1.0)
+
+    @property
+    def calibration(self):
+        """A single-label model's temperature and validation record (None otherwise)."""
+        return getattr(self.task, "calibration", None)
+
+    @property
+    def thresholds(self):
+        """A multi-label model's per-label cut-offs (None otherwise)."""
+        return getattr(self.task, "thresholds", None)
 
     def on_fit_start(self) -> None:
-        self._told_temperature_note = False
+        self._told = set()
 
     def _fitting(self) -> bool:
         trainer = self._trainer
         return trainer is not None and trainer.state.fn == "fit" and not trainer.sanity_checking
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
-        """Each label's probability (sigmoid) for multi-label models, else the temperature-scaled softmax."""
-        return output_probs(logits, self.temperature, self.hparams.multi_label)
-
-    def _metric_inputs(self, logits: torch.Tensor) -> torch.Tensor:
-        """What the metrics are updated with: logits, or the 0/1 decisions of a multi-label model at
-        its thresholds."""
-        if not self.hparams.multi_label:
-            return logits
-        return decide(self.probabilities(logits), self.thresholds).int()
+        """What the task makes of logits: the calibrated softmax, or each label's sigmoid."""
+        return self.task.probabilities(logits)
 
     def _shared_step(
         self, batch: dict, stage: str, metrics: MetricCollection
@@ -245,10 +223,9 @@ class TextClassifier(L.LightningModule):
         loss = self.loss(logits, batch["labels"])
         on_step = stage == "train"
         batch_size = len(batch["labels"])
-        # a multi-label validation of `fit` is scored at its end, at the thresholds tuned there
-        if not (stage == "val" and self.hparams.multi_label and self._fitting()):
-            labels = batch["labels"].int() if self.hparams.multi_label else batch["labels"]
-            metrics.update(self._metric_inputs(logits.detach()), labels)
+        # some tasks score a validation of `fit` at its end, by the rule fitted there
+        if not (stage == "val" and self.task.scored_at_validation_end and self._fitting()):
+            metrics.update(*self.task.metric_inputs(logits.detach(), batch["labels"]))
             self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=batch_size)
         # the epoch's mean over all ranks under DDP (the metric objects synchronise themselves);
         # not for training, where it would cost a collective at every step
@@ -275,52 +252,24 @@ class TextClassifier(L.LightningModule):
             self._val_outputs.append((batch["idx"], logits.detach().float(), batch["labels"]))
 
     def on_validation_epoch_end(self) -> None:
-        # Calibrate at every validation of `fit`, on the logits that validation computed anyway: this
-        # hook runs before ModelCheckpoint saves (on_validation_end), so best.ckpt and last.ckpt each
-        # carry the temperature and validation record of their own weights, with no second pass over
-        # the data and no re-saving of checkpoints after `fit`.
+        # Fit the task's decision rule (temperature or thresholds) at every validation of `fit`, on the
+        # logits that validation computed anyway: this hook runs before ModelCheckpoint saves
+        # (on_validation_end), so best.ckpt and last.ckpt each carry the rule of their own weights, with
+        # no second pass over the data and no re-saving of checkpoints after `fit`.
         if not self._val_outputs:
             return
         idx, logits, labels = (torch.cat(t) for t in zip(*self._val_outputs, strict=True))
         self._val_outputs = []
-        labels = labels.float() if self.hparams.multi_label else labels[:, None].float()
+        labels = labels.float().reshape(len(labels), -1)
         # every rank's rows, each once (a distributed sampler may repeat some)
         _, rows = gather_in_order(idx, torch.cat([logits, labels], 1))
         n = len(self.label_names)
-        if self.hparams.multi_label:
-            self._tune_thresholds(rows[:, :n], rows[:, n:])
-            return
-        self.calibration = calibrate(rows[:, :n], rows[:, n].long(), fit=self.hparams.calibrate)
-        self.log("val/temperature", self.calibration.temperature, rank_zero_only=True)
-        if self.calibration.note and not self._told_temperature_note:
-            note, epoch = self.calibration.note, self.current_epoch
-            rank_zero_info(
-                f"Calibration: {note}: temperature 1, the raw softmax (epoch {epoch}; said once per fit)"
-            )
-            self._told_temperature_note = True
-
-    def _tune_thresholds(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
-        """Tune the thresholds on this validation and log its scores at them (`val/f1_macro`, ...).
-
-        Scored at the thresholds the checkpoint will carry, so "best" is the epoch that is best once
-        tuned; at the global threshold instead, a model whose probabilities have not yet climbed
-        past 0.5 would score 0 and every epoch would tie. The tuned scores are optimistic (tuned and
-        measured on the same rows), alike for every epoch; `val/f1_macro_at_threshold` is the
-        untuned score. Every rank holds all rows here, so each logs the same values.
-        """
-        probs, labels, hp = self.probabilities(logits).numpy(), labels.numpy(), self.hparams
-        tuned = tune_thresholds(probs, labels, hp.threshold)
-        if not hp.tune_thresholds:  # the global threshold, with the validation positives on record
-            tuned = Thresholds.constant(hp.threshold, probs.shape[1], tuned.positives)
-        self.thresholds = tuned
-        decided = decide(probs, tuned).numpy()
-        alert = cardinality_alert(float(labels.sum(1).mean()), float(decided.sum(1).mean()))
-        if alert:
-            rank_zero_info(f"Warning: epoch {self.current_epoch}, validation split: {alert}")
-        scores = compute_multilabel_scores(labels, decided)
-        self.log_dict({f"val/{k}": v for k, v in scores.items() if k != "rows"})
-        fixed = compute_multilabel_scores(labels, probs >= hp.threshold)
-        self.log("val/f1_macro_at_threshold", fixed["f1_macro"])
+        values, notes = self.task.fit_rule(rows[:, :n], rows[:, n:].to(labels.dtype))
+        self.log_dict(values)
+        for topic, note in notes.items():
+            if topic not in self._told:
+                rank_zero_info(f"{note} (epoch {self.current_epoch}; said once per fit)")
+                self._told.add(topic)
 
     def test_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
         loss, logits = self._shared_step(batch, "test", self.test_metrics)
@@ -358,18 +307,6 @@ class TextClassifier(L.LightningModule):
         warmup = int(self.hparams.warmup_ratio * total)
         scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
-
-def balanced_weights(counts: list[int]) -> torch.Tensor:
-    """scikit-learn's "balanced" class weights, n_samples / (n_classes * count); absent classes get 0."""
-    counts = torch.tensor(counts, dtype=torch.float)
-    return counts.sum() / (len(counts) * counts.clamp(min=1)) * (counts > 0)
-
-
-def positive_weights(positives: list[int], rows: int) -> torch.Tensor:
-    """Multi-label "balanced" weights: negatives / positives per label, clamped to [0.01, MAX_POS_WEIGHT]."""
-    pos = torch.tensor(positives, dtype=torch.float)
-    return ((rows - pos) / pos.clamp(min=1)).clamp(0.01, MAX_POS_WEIGHT)
 
 
 def _validate(label_names, learning_rate, weight_decay, warmup_ratio, class_weights, label_smoothing) -> None:

@@ -1,5 +1,6 @@
-"""The prediction table, one row per input text in input order, as every path writes it (`predict`,
-the test report, the exported-folder predictor, the web app).
+"""The prediction tables, one row per input text in input order, as every path writes them (`predict`,
+the exported-folder predictor, the web app): one label per text, or a set of labels
+(textcls/tasks/ says which).
 
 Evaluation and prediction batches arrive longest-first and, with several devices, split over ranks
 that a distributed sampler may pad with repeated rows: `gather_in_order` undoes all of that.
@@ -9,8 +10,6 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.distributed as dist
-
-from textcls.thresholds import Thresholds, decide
 
 UNCERTAIN = "UNCERTAIN"
 DEFAULT_UNCERTAIN_BELOW = 0.0  # never UNCERTAIN unless asked: the same default in `predict` and the app
@@ -56,25 +55,21 @@ def prediction_table(
     return out
 
 
-def multi_label_prediction_table(
+def label_set_table(
     inputs: pd.DataFrame,
     probs: torch.Tensor | np.ndarray,
     label_names: list[str],
-    thresholds: Thresholds,
-    at_least_one: bool = False,
+    chosen: np.ndarray,
     separator: str = ";",
 ) -> pd.DataFrame:
-    """`text` (or `id`), `labels` (the chosen names joined by `separator`), then per label its
-    probability `prob_<label>` and whether it passed its threshold `pred_<label>` (0/1)."""
-    probs = torch.as_tensor(probs)
-    chosen = decide(probs, thresholds, at_least_one)
+    """`text` (or `id`), `labels` (the names `chosen` gives each row, joined by `separator`), then per
+    label its probability `prob_<label>` and whether it was given `pred_<label>` (0/1)."""
+    probs, chosen = torch.as_tensor(probs), np.asarray(chosen).astype(int)
     column = "id" if "id" in inputs else "text"
     out = pd.DataFrame({column: inputs[column].to_numpy()})
-    out["labels"] = [
-        separator.join(label_names[j] for j in row.nonzero().flatten().tolist()) for row in chosen
-    ]
+    out["labels"] = [separator.join(label_names[j] for j in np.flatnonzero(row)) for row in chosen]
     for j, name in enumerate(label_names):
         out[f"prob_{name}"] = probs[:, j].numpy()
     for j, name in enumerate(label_names):
-        out[f"pred_{name}"] = chosen[:, j].numpy().astype(int)
+        out[f"pred_{name}"] = chosen[:, j]
     return out

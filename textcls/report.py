@@ -329,7 +329,7 @@ class TestReport(Callback):
         try:  # the model in memory, with the data's tokenizer: nothing is reloaded
             check_explainable(data.layout, getattr(pl_module, "quantized", None))
             model, hp = pl_module.model, data.hparams
-            args = (model, data.tokenizer, hp.max_length, pl_module.temperature, self.explain_mistakes)
+            args = (model, data.tokenizer, hp.max_length, pl_module.task, self.explain_mistakes)
             explain_mistakes(folder, test, probs, pl_module.label_names, *args, REPORT_STEPS)
         except ExplainError as err:  # e.g. Captum not installed: the rest of the report stands
             rank_zero_info(f"Test report: explanations.html skipped ({err})")

@@ -11,12 +11,7 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from textcls.calibration import cutoff_message
 from textcls.precision import check_int8_precision
-from textcls.predictions import (
-    DEFAULT_UNCERTAIN_BELOW,
-    gather_in_order,
-    multi_label_prediction_table,
-    prediction_table,
-)
+from textcls.predictions import DEFAULT_UNCERTAIN_BELOW, gather_in_order
 from textcls.quantize import check_quantize, quantize_int8
 
 OUTPUT_FORMATS = (".csv", ".jsonl", ".json", ".parquet")
@@ -111,11 +106,9 @@ class PredictionWriter(BasePredictionWriter):
         target = self._target(trainer)
         if not target.parent.is_dir():
             raise PredictionError(f"the folder of the output file '{target}' does not exist: create it first")
-        if pl_module.hparams.get("multi_label") and (self.uncertain_below or self.target_precision):
-            raise PredictionError(
-                "prediction.uncertain_below and prediction.target_precision are for single-label models: a "
-                "multi-label model decides each label by its threshold (model.threshold, model.tune_thresholds)"
-            )
+        asked = ["prediction.uncertain_below", "prediction.target_precision"]
+        if (self.uncertain_below or self.target_precision) and (refused := pl_module.task.refuses(asked)):
+            raise PredictionError(refused)
 
     def threshold(self, pl_module: L.LightningModule) -> float:
         """`uncertain_below` when set, else the validation cut-off for `target_precision` (0 = none)."""
@@ -133,13 +126,10 @@ class PredictionWriter(BasePredictionWriter):
         if not trainer.is_global_zero:
             return
         inputs = trainer.datamodule.predict_frame.iloc[rows]
-        if pl_module.hparams.get("multi_label"):
-            separator = trainer.datamodule.hparams.label_separator
-            frame = multi_label_prediction_table(
-                inputs, probs, pl_module.label_names, pl_module.thresholds, self.at_least_one, separator
-            )
-        else:
-            frame = prediction_table(inputs, probs, pl_module.label_names, self.threshold(pl_module))
+        separator = trainer.datamodule.hparams.label_separator  # how the training data joined label names
+        frame = pl_module.task.prediction_table(
+            inputs, probs, self.threshold(pl_module), self.at_least_one, separator
+        )
         write_atomically(frame, target)
         self.written = target
         rank_zero_info(f"Wrote {len(frame)} predictions to {target}")

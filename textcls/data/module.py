@@ -7,7 +7,6 @@ What each step does lives beside it in this package: `io` (reading, cleaning), `
 from functools import cached_property
 
 import lightning as L
-import numpy as np
 import pandas as pd
 import torch
 from lightning.pytorch.utilities import rank_zero_info
@@ -27,10 +26,10 @@ from textcls.data.batching import (
     length_buckets,
 )
 from textcls.data.io import SPLITS, DataError, clean_split, label_sort_key, load_hub_dataset, read_table
-from textcls.data.multilabel import multi_hot, names_of, positives, read_label_sets, warn_if_single_label
 from textcls.data.split import check_eval_labels, distribution_table, split_train
 from textcls.data.tokens import tokenize_cached
 from textcls.long_text import TextLayout
+from textcls.tasks import Task, task_for
 
 
 class TextClassificationData(L.LightningDataModule):
@@ -162,6 +161,11 @@ class TextClassificationData(L.LightningDataModule):
         return TextLayout(hp.max_length, hp.truncation, hp.head_tokens, hp.long_text, hp.chunk_stride)
 
     @cached_property
+    def task(self) -> Task:
+        """How labels are read, counted, split and encoded: one per text, or a set (`multi_label`)."""
+        return task_for(self.hparams, label_separator=self.hparams.label_separator)
+
+    @cached_property
     def tokenizer(self):
         return load_tokenizer(self.hparams.model_name_or_path, self.hparams.trust_remote_code)
 
@@ -185,7 +189,7 @@ class TextClassificationData(L.LightningDataModule):
         """The labelled splits as frames with columns `text`, `label`, `row` (and `id`), read once;
         validation/test labels unseen in train are refused (unless the labels are given)."""
         if not self.hparams.labels:
-            check_eval_labels(self.split_frames, self.hparams.multi_label)
+            check_eval_labels(self.split_frames, self.task)
         return self.split_frames
 
     @property
@@ -197,9 +201,7 @@ class TextClassificationData(L.LightningDataModule):
             raise DataError(
                 "no training data to take the label names from: set data.train_file or data.labels"
             )
-        if self.hparams.multi_label:
-            return names_of(self.frames["train"]["label"])
-        return sorted(self.frames["train"]["label"].unique().tolist(), key=label_sort_key)
+        return self.task.names_in(self.frames["train"]["label"])
 
     @cached_property
     def hub_frames(self) -> dict[str, pd.DataFrame]:
@@ -238,26 +240,22 @@ class TextClassificationData(L.LightningDataModule):
                 for split, frac in (("validation", hp.val_fraction), ("test", hp.test_fraction))
                 if split not in frames
             }
-            train = frames.pop("train")
-            if hp.multi_label:
-                warn_if_single_label(train["label"])
-            frames.update(split_train(train, fractions, hp.seed, hp.train_sample, hp.multi_label))
+            frames.update(split_train(frames.pop("train"), fractions, hp.seed, hp.train_sample, self.task))
         return frames
 
     def _clean(
         self, frame: pd.DataFrame, split: str, need_label: bool = True, unlabelled: str = "error"
     ) -> pd.DataFrame | None:
         hp = self.hparams
-        columns = {"text": hp.text_column, "label": hp.label_column, "id": hp.id_column}
-        multi = hp.multi_label and need_label
-        columns = {k: v for k, v in columns.items() if v and (k != "label" or (need_label and not multi))}
+        columns = {"text": hp.text_column, "id": hp.id_column}
+        columns = {k: v for k, v in columns.items() if v} | (
+            self.task.label_columns(hp) if need_label else {}
+        )
         out, empty_rows = clean_split(frame, split, columns, hp.empty_texts, unlabelled)
         if empty_rows:
             self.empty_rows[split] = empty_rows
-        if multi and out is not None:
-            # an empty label set is a text with no label: allowed, and counted by the data check
-            sets = read_label_sets(frame, split, hp.label_column, hp.label_columns, hp.label_separator)
-            out["label"] = sets.iloc[out["row"].to_numpy()].to_numpy()
+        if need_label and out is not None:
+            out["label"] = self.task.read_labels(frame, out, split, hp)
         return out
 
     def read_predict_frame(self) -> pd.DataFrame:
@@ -277,11 +275,8 @@ class TextClassificationData(L.LightningDataModule):
         raise DataError("nothing to predict: set data.predict_file")
 
     def class_counts(self, split: str = "train") -> list[int]:
-        """Rows per label (in `label_names` order) in a split; texts carrying it, for multi-label data."""
-        if self.hparams.multi_label:
-            return positives(self.frames[split]["label"], self.label_names)
-        counts = self.frames[split]["label"].value_counts()
-        return [int(counts.get(name, 0)) for name in self.label_names]
+        """Texts carrying each label (in `label_names` order) in a split."""
+        return self.task.counts(self.frames[split]["label"], self.label_names)
 
     # ------------------------------------------------------------------ Lightning hooks
 
@@ -310,7 +305,7 @@ class TextClassificationData(L.LightningDataModule):
                 for s in SPLITS
                 if s in self.frames
             }
-            rows = {s: len(self.frames[s]) for s in counts} if self.hparams.multi_label else None
+            rows = {s: len(self.frames[s]) for s in counts}  # a text may carry several labels
             rank_zero_info("Label distribution:\n" + distribution_table(counts, rows))
         for split in needed:
             self.encoded[split] = self._encode(self.frames[split])
@@ -319,18 +314,15 @@ class TextClassificationData(L.LightningDataModule):
         ids = tokenize_cached(frame["text"].tolist(), self.tokenizer, self.layout, self.hparams.cache_dir)
         labels = None
         if with_labels:
-            index = {name: i for i, name in enumerate(self.label_names)}
-            present = names_of(frame["label"]) if self.hparams.multi_label else set(frame["label"])
-            unknown = sorted(set(present) - set(index), key=label_sort_key)
+            unknown = sorted(
+                set(self.task.names_in(frame["label"])) - set(self.label_names), key=label_sort_key
+            )
             if unknown:
                 raise DataError(
                     f"labels {', '.join(unknown)} are not among the model's labels ({', '.join(self.label_names)}): "
                     "the data does not match the checkpoint"
                 )
-            if self.hparams.multi_label:
-                labels = multi_hot(frame["label"].tolist(), self.label_names)
-            else:
-                labels = frame["label"].map(index).to_numpy(dtype=np.int64)
+            labels = self.task.targets(frame["label"], self.label_names)
         tokens, offsets, owners, text_lengths = ids
         return EncodedTexts(tokens, offsets, labels, owners, text_lengths)
 

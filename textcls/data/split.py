@@ -1,4 +1,7 @@
-"""Splitting: stratified validation/test splits off the training data, and the per-split label table."""
+"""Splitting: stratified validation/test splits off the training data, and the per-split label table.
+
+What a label is (one per text, or a set) is the task's to say (textcls/tasks/): it is passed in.
+"""
 
 from collections.abc import Sequence
 
@@ -7,7 +10,6 @@ import pandas as pd
 from lightning.pytorch.utilities import rank_zero_warn
 
 from textcls.data.io import DataError, label_sort_key
-from textcls.data.multilabel import iterative_split, names_of
 
 
 def stratified_split(
@@ -48,18 +50,11 @@ def stratified_split(
 
 
 def split_train(
-    train: pd.DataFrame,
-    fractions: dict[str, float],
-    seed: int,
-    train_sample: int | None = None,
-    multi_label: bool = False,
+    train: pd.DataFrame, fractions: dict[str, float], seed: int, train_sample: int | None, task
 ) -> dict[str, pd.DataFrame]:
-    """Split validation/test rows off `train` by class (by every label at once for multi-label data),
-    then sample `train_sample` training rows."""
-    if multi_label:
-        parts, too_small = iterative_split(train["label"].tolist(), fractions, seed), []
-    else:
-        parts, too_small = stratified_split(train["label"].tolist(), fractions, seed)
+    """Split validation/test rows off `train` as the task stratifies them (by class, or by every label at
+    once), then sample `train_sample` training rows; `task` (textcls/tasks/) also checks what is left."""
+    parts, too_small = task.split(train["label"], fractions, seed)
     if too_small:
         rank_zero_warn(
             f"classes too small to split were kept in train only: {', '.join(too_small)} "
@@ -68,27 +63,15 @@ def split_train(
     frames = {split: train.iloc[rows].reset_index(drop=True) for split, rows in parts.items() if len(rows)}
     if train_sample and train_sample < len(frames["train"]):
         frames["train"] = frames["train"].sample(n=train_sample, random_state=seed).reset_index(drop=True)
-    if multi_label:
-        if len(names_of(frames["train"]["label"])) < 2:
-            raise DataError("the training data has fewer than two labels: a classifier needs at least two")
-    elif frames["train"]["label"].nunique() < 2:
-        raise DataError(
-            f"the training data has a single class ('{frames['train']['label'].iloc[0]}'): "
-            "a classifier needs at least two"
-        )
+    task.check_train(frames["train"]["label"])
     return frames
 
 
-def label_names_in(frame: pd.DataFrame, multi_label: bool = False) -> set[str]:
-    """The labels a split's rows carry (each label of each set, for multi-label data)."""
-    return set(names_of(frame["label"])) if multi_label else set(frame["label"])
-
-
-def check_eval_labels(frames: dict[str, pd.DataFrame], multi_label: bool = False) -> None:
+def check_eval_labels(frames: dict[str, pd.DataFrame], task) -> None:
     """Refuse validation/test labels that never occur in train: the model could never predict them."""
-    known = label_names_in(frames["train"], multi_label) if "train" in frames else set()
+    known = set(task.names_in(frames["train"]["label"])) if "train" in frames else set()
     for split, frame in frames.items():
-        unseen = sorted(label_names_in(frame, multi_label) - known, key=label_sort_key)
+        unseen = sorted(set(task.names_in(frame["label"])) - known, key=label_sort_key)
         if known and unseen:
             raise DataError(
                 f"labels in {split} never occur in train: {', '.join(unseen)}; fix the labels or add "

@@ -1,0 +1,172 @@
+"""One label per text (`single_label_classification`): a softmax over the classes, cross-entropy, and a
+temperature fitted on the validation split (textcls/calibration.py) that also turns a target precision
+into a confidence cut-off."""
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassF1Score,
+    MulticlassPrecision,
+    MulticlassRecall,
+)
+
+from textcls.calibration import Calibration, calibrate, calibrated_probs
+from textcls.checkpoint import CALIBRATION_FILE
+from textcls.data.io import DataError, label_sort_key
+from textcls.data.split import stratified_split
+from textcls.predictions import prediction_table
+
+
+class SingleLabel:
+    """A classifier that gives each text one of its classes.
+
+    Args:
+        label_names: Class names in index order.
+        calibrate: Fit a temperature on the validation split (`fit_rule`); false keeps the raw softmax.
+        calibration: The temperature and validation record the model carries (None: raw softmax, no
+            record to choose a confidence cut-off from).
+    """
+
+    problem_type = "single_label_classification"
+    checkpoint_key = "calibration"
+    rule_file = CALIBRATION_FILE
+    # a fit's validation metrics are updated batch by batch, as test's are
+    scored_at_validation_end = False
+
+    def __init__(
+        self, label_names: list[str], calibrate: bool = True, calibration: Calibration | None = None
+    ):
+        self.label_names, self.calibrate, self.calibration = list(label_names), calibrate, calibration
+
+    # ------------------------------------------------------------------ data
+
+    def label_columns(self, settings: Mapping) -> dict[str, str]:
+        """The source column the data cleaning reads and normalises as `label`."""
+        return {"label": settings["label_column"]}
+
+    def read_labels(
+        self, source: pd.DataFrame, clean: pd.DataFrame, split: str, settings: Mapping
+    ) -> pd.Series:
+        """Each cleaned row's label: the label column as cleaned (a string)."""
+        return clean["label"]
+
+    def names_in(self, labels: pd.Series) -> list[str]:
+        """The classes that occur, sorted."""
+        return sorted(labels.unique().tolist(), key=label_sort_key)
+
+    def occurrences(self, labels: pd.Series) -> pd.Series:
+        """One entry per (text, label), indexed by row: the labels themselves."""
+        return labels
+
+    def counts(self, labels: pd.Series, names: list[str]) -> list[int]:
+        """Texts of each class, in `names` order."""
+        counts = labels.value_counts()
+        return [int(counts.get(name, 0)) for name in names]
+
+    def targets(self, labels: pd.Series, names: list[str]) -> np.ndarray:
+        """Class indices (int64), what cross-entropy takes."""
+        index = {name: i for i, name in enumerate(names)}
+        return labels.map(index).to_numpy(dtype=np.int64)
+
+    def split(self, labels: pd.Series, fractions: dict[str, float], seed: int) -> tuple[dict, list[str]]:
+        """Row indices per split, stratified by class, and the classes too small to split."""
+        return stratified_split(labels.tolist(), fractions, seed)
+
+    def check_train(self, labels: pd.Series) -> None:
+        """Refuse training data with a single class."""
+        if labels.nunique() < 2:
+            raise DataError(
+                f"the training data has a single class ('{labels.iloc[0]}'): a classifier needs at least two"
+            )
+
+    # ------------------------------------------------------------------ the model
+
+    def loss(
+        self, logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None, smoothing: float
+    ) -> torch.Tensor:
+        """Cross-entropy with class weights and label smoothing, in fp32."""
+        return F.cross_entropy(logits.float(), targets, weight=weight, label_smoothing=smoothing)
+
+    def balanced_weights(self, counts: list[int], rows: int) -> torch.Tensor:
+        """scikit-learn's "balanced" class weights, n_samples / (n_classes * count); absent classes get 0."""
+        counts = torch.tensor(counts, dtype=torch.float)
+        return counts.sum() / (len(counts) * counts.clamp(min=1)) * (counts > 0)
+
+    def init_head(self, model, counts: list[int], rows: int) -> None:
+        """Nothing to do: a softmax head starts unbiased."""
+
+    def stage_metrics(self, prefix: str) -> MetricCollection:
+        return stage_metrics(len(self.label_names), prefix)
+
+    def metric_inputs(self, logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the metrics are updated with: the logits and the class indices."""
+        return logits, targets
+
+    # ------------------------------------------------------------------ decisions
+
+    @property
+    def temperature(self) -> float:
+        return self.calibration.temperature if self.calibration is not None else 1.0
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """softmax(logits / temperature) in fp32."""
+        return calibrated_probs(logits, self.temperature)
+
+    def decisions(self, probs: torch.Tensor | np.ndarray) -> np.ndarray:
+        """The class index each text gets: its most probable."""
+        return np.asarray(probs).argmax(-1)
+
+    def fit_rule(self, logits: torch.Tensor, targets: torch.Tensor) -> tuple[dict, dict[str, str]]:
+        """Calibrate on the validation rows: the values to log and what to tell the user (once)."""
+        self.calibration = calibrate(logits, targets.long().flatten(), fit=self.calibrate)
+        notes = {}
+        if self.calibration.note:
+            notes["temperature"] = f"Calibration: {self.calibration.note}: temperature 1, the raw softmax"
+        return {"val/temperature": self.calibration.temperature}, notes
+
+    def rule_state(self, tensors: bool = True) -> dict | None:
+        """The calibration, for a checkpoint (tensors) or calibration.json; None when there is no record."""
+        if self.calibration is None or self.calibration.confidence is None:
+            return None
+        return self.calibration.to_dict(tensors)
+
+    def load_rule(self, state: dict | None) -> None:
+        """The calibration a checkpoint or folder carries (none: the raw softmax)."""
+        self.calibration = Calibration.from_dict(state)
+
+    def refuses(self, options: list[str]) -> str | None:
+        """Every decision option applies to one label per text."""
+        return None
+
+    def prediction_table(
+        self,
+        inputs: pd.DataFrame,
+        probs,
+        uncertain_below: float = 0.0,
+        at_least_one: bool = False,
+        separator: str | None = None,
+    ) -> pd.DataFrame:
+        """`text` (or `id`), `label` (UNCERTAIN below `uncertain_below`), `confidence`, `prob_<label>`."""
+        return prediction_table(inputs, probs, self.label_names, uncertain_below)
+
+
+def stage_metrics(num_labels: int, prefix: str) -> MetricCollection:
+    """Accuracy, macro/weighted F1 and macro precision/recall, logged as `<prefix>acc`, `<prefix>f1_macro`,
+    ... (macro averages over the classes present, as textcls/metrics.py explains)."""
+    kw = {"num_classes": num_labels}
+    return MetricCollection(
+        {
+            "acc": MulticlassAccuracy(average="micro", **kw),
+            "f1_macro": MulticlassF1Score(average="macro", **kw),
+            "f1_weighted": MulticlassF1Score(average="weighted", **kw),
+            "precision_macro": MulticlassPrecision(average="macro", **kw),
+            "recall_macro": MulticlassRecall(average="macro", **kw),
+        },
+        prefix=prefix,
+    )
