@@ -387,3 +387,13 @@ class TestReport(Callback):
         params.update({f"data/{k}": v for k, v in data.hparams.items() if k != "labels"})
         final = {f"hp/test_{k}": v for k, v in metrics.items() if isinstance(v, float)}
         logger.log_hyperparams(params, final)
+
+
+def compose_report(
+    folder: Path, task, test: pd.DataFrame, probs: np.ndarray, info: dict, comparison: list[dict] | None = None
+) -> tuple[dict, dict]:
+    """INTERIM (replaced by the report package): the test report of `task`'s predictions `probs`."""
+    if task.problem_type == "multi_label_classification":
+        args = (task.label_names, task.thresholds, info, comparison, task.label_separator)
+        return write_multilabel_report(folder, test, probs, *args)
+    return write_report(folder, test, probs, task.label_names, info, comparison)
