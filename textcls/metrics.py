@@ -10,7 +10,7 @@ baselines; tests/test_report.py checks that the two agree. A class present in on
 counts, with 0 where its precision or recall is 0/0. Weighted averages weigh by support, so absent
 classes do not count there either.
 
-Multi-label metrics (`compute_multilabel_scores`, and the logged ones of textcls/tasks/multi_label.py) follow torchmetrics'
+Multi-label metrics (`compute_multilabel_scores`, and the logged ones of the multi-label task in textcls/tasks/) follow torchmetrics'
 multi-label rule instead: macro averages run over every label, a label with no positives and no
 predictions scoring 0; micro averages pool all (text, label) decisions; subset accuracy is the share
 of texts whose predicted label set is exactly right, Hamming loss the share of wrong decisions.
@@ -23,7 +23,7 @@ from textcls.calibration import brier_score, expected_calibration_error
 
 
 def compute_multilabel_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
-    """The scores of the logged multi-label metrics (textcls/tasks/multi_label.py) for 0/1 matrices (texts x labels), with scikit-learn."""
+    """The scores of the logged multi-label metrics (textcls/tasks/) for 0/1 matrices (texts x labels), with scikit-learn."""
     y_true, y_pred = np.asarray(y_true).astype(int), np.asarray(y_pred).astype(int)
     out = {}
     for average in ("macro", "micro"):

@@ -14,6 +14,7 @@ anywhere with `AutoModelForSequenceClassification.from_pretrained(folder, trust_
 import torch
 from torch import nn
 from transformers import AutoModel, PretrainedConfig, PreTrainedModel
+from transformers.loss.loss_utils import ForSequenceClassificationLoss
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 POOLINGS = ("cls", "mean")
@@ -78,11 +79,7 @@ class PooledTextClassifier(PreTrainedModel):
             )
             pooled = mean_pool(hidden, mask)
         logits = self.classifier(self.dropout(pooled))
-        loss = None if labels is None else self._loss(logits, labels)
+        # transformers' own loss for sequence classification: config.problem_type picks it, as in its heads,
+        # so that a Trainer or a user's loop can train this one too
+        loss = None if labels is None else ForSequenceClassificationLoss(labels, logits, self.config)
         return SequenceClassifierOutput(loss=loss, logits=logits)
-
-    def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        # as transformers' own heads do, so that a Trainer or a user's loop can train this one too
-        if self.config.problem_type == "multi_label_classification":
-            return nn.functional.binary_cross_entropy_with_logits(logits.float(), labels.float())
-        return nn.functional.cross_entropy(logits.float(), labels.view(-1))

@@ -390,7 +390,12 @@ class TestReport(Callback):
 
 
 def compose_report(
-    folder: Path, task, test: pd.DataFrame, probs: np.ndarray, info: dict, comparison: list[dict] | None = None
+    folder: Path,
+    task,
+    test: pd.DataFrame,
+    probs: np.ndarray,
+    info: dict,
+    comparison: list[dict] | None = None,
 ) -> tuple[dict, dict]:
     """INTERIM (replaced by the report package): the test report of `task`'s predictions `probs`."""
     if task.problem_type == "multi_label_classification":

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from lightning.pytorch.utilities import rank_zero_warn
 
 from textcls.data.io import DataError, label_sort_key
 
@@ -88,16 +87,6 @@ def names_of(label_sets: Sequence[LabelSet]) -> list[str]:
 def positives(label_sets: Sequence[LabelSet], label_names: list[str]) -> list[int]:
     """Texts carrying each label, in `label_names` order."""
     return multi_hot(label_sets, label_names).sum(0).astype(int).tolist()
-
-
-def warn_if_single_label(label_sets: Sequence[LabelSet]) -> None:
-    """`multi_label: true` on data where no text has two labels is allowed, but likely a mistake."""
-    if max((len(s) for s in label_sets), default=0) < 2:
-        rank_zero_warn(
-            "data.multi_label is true but no training text carries more than one label: check "
-            "data.label_separator (or data.label_columns); for one label per text, multi_label: false "
-            "trains a softmax classifier"
-        )
 
 
 def iterative_split(

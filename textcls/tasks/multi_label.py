@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.utilities import rank_zero_warn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import (
     MultilabelExactMatch,
@@ -26,7 +27,6 @@ from textcls.data.multilabel import (
     names_of,
     positives,
     read_label_sets,
-    warn_if_single_label,
 )
 from textcls.metrics import compute_multilabel_scores
 from textcls.predictions import label_set_table
@@ -224,3 +224,13 @@ def stage_metrics(num_labels: int, prefix: str) -> MetricCollection:
         },
         prefix=prefix,
     )
+
+
+def warn_if_single_label(label_sets: pd.Series) -> None:
+    """`multi_label: true` on data where no text has two labels is allowed, but likely a mistake."""
+    if max((len(s) for s in label_sets), default=0) < 2:
+        rank_zero_warn(
+            "data.multi_label is true but no training text carries more than one label: check "
+            "data.label_separator (or data.label_columns); for one label per text, multi_label: false "
+            "trains a softmax classifier"
+        )
