@@ -51,6 +51,27 @@ def make_multi_label_rows(n: int, seed: int = 0) -> list[dict]:
     return rows
 
 
+def make_pair_rows(n: int, seed: int = 0) -> list[dict]:
+    """Pairs of short texts (`text`, `text_pair`), each about one topic: `label` says whether the two
+    topics are the same, `score` how alike they are (5 the same topic, 0 another, with noise), so
+    only a model that reads both texts can tell."""
+    rng = random.Random(seed)
+    names = sorted(TOPICS)
+    rows = []
+    for i in range(n):
+        first = rng.choice(names)
+        second = first if i % 2 else rng.choice([t for t in names if t != first])
+        a, b = (
+            [*rng.sample(TOPICS[t].split(), 3), *rng.sample(FILLER, rng.randint(1, 4))]
+            for t in (first, second)
+        )
+        rng.shuffle(a), rng.shuffle(b)
+        score = round((5.0 if first == second else 0.0) + rng.uniform(-0.5, 0.5), 3)
+        same = "same" if first == second else "different"
+        rows.append({"text": " ".join(a), "text_pair": " ".join(b), "label": same, "score": score})
+    return rows
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
@@ -140,3 +161,17 @@ def write_multi_label_files(folder: Path) -> dict[str, Path]:
 @pytest.fixture
 def multi_label_files(tmp_path) -> dict[str, Path]:
     return write_multi_label_files(tmp_path)
+
+
+@pytest.fixture
+def pair_files(tmp_path) -> dict[str, Path]:
+    """Sentence-pair train and test JSONL files (`text`, `text_pair`, `label`, `score`), and a predict CSV."""
+    import pandas as pd
+
+    files = {
+        "train": write_jsonl(tmp_path / "pairs_train.jsonl", make_pair_rows(160, seed=1)),
+        "test": write_jsonl(tmp_path / "pairs_test.jsonl", make_pair_rows(40, seed=2)),
+        "predict": tmp_path / "pairs_predict.csv",
+    }
+    pd.DataFrame(make_pair_rows(10, seed=3))[["text", "text_pair"]].to_csv(files["predict"], index=False)
+    return files

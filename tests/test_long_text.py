@@ -103,7 +103,7 @@ def test_cache_is_rebuilt_when_the_layout_changes(tokenizer, tmp_path):
     for layout in layouts:
         results.append(tokenize_cached(texts, tokenizer, layout, str(cache)))
         assert len(list(cache.glob("tokens-*.arrow"))) == len(results)  # a new file for each layout
-    tokens, offsets, owners, lengths = tokenize_cached(texts, tokenizer, layouts[3], str(cache))
+    tokens, offsets, owners, lengths, _ = tokenize_cached(texts, tokenizer, layouts[3], str(cache))
     assert len(list(cache.glob("tokens-*.arrow"))) == len(layouts)  # the same layout: served from cache
     expected = encode_texts(texts, tokenizer, layouts[3])
     assert [tokens[a:b].tolist() for a, b in zip(offsets, offsets[1:], strict=False)] == expected["input_ids"]

@@ -22,6 +22,8 @@ SETTINGS_FILE = "training_settings.json"  # an exported folder's training settin
 # data settings that shape what the model reads of a text (textcls.long_text.TextLayout): a checkpoint
 # or exported folder carries them, and test, predict and the app read texts the same way
 LAYOUT_KEYS = ("truncation", "head_tokens", "long_text", "chunk_stride")
+# data settings that say what one input is (a text, or a pair of texts): carried like the layout
+INPUT_KEYS = ("text_pair_column",)
 
 
 # what a checkpoint or exported folder decides about how texts are read and labelled, whatever a config says
@@ -30,7 +32,7 @@ CARRIED_SETTINGS = (
     "data.labels",
     "data.multi_label",
     "data.max_length",
-    *(f"data.{key}" for key in LAYOUT_KEYS),
+    *(f"data.{key}" for key in (*LAYOUT_KEYS, *INPUT_KEYS)),
 )
 NOT_A_MODEL = (
     "is neither a checkpoint file nor an exported model folder (a folder written by `textcls export`, "
@@ -62,7 +64,7 @@ def exported_settings(folder: str | Path) -> dict:
     multi_label = config.get("problem_type") == "multi_label_classification"
     settings = {"labels": labels, "max_length": max_length, "multi_label": multi_label}
     data_hp = _training_settings(folder).get("data", {})
-    return settings | {k: data_hp[k] for k in LAYOUT_KEYS if k in data_hp}
+    return settings | {k: data_hp[k] for k in (*LAYOUT_KEYS, *INPUT_KEYS) if k in data_hp}
 
 
 def exported_overrides(folder: str | Path) -> dict:
@@ -189,7 +191,7 @@ def checkpoint_overrides(ckpt: dict) -> dict:
         "labels": model_hp.get("label_names"),
         "multi_label": model_hp.get("multi_label", False),
     }
-    for key in ("max_length", *LAYOUT_KEYS):
+    for key in ("max_length", *LAYOUT_KEYS, *INPUT_KEYS):
         if key in data_hp:
             overrides["data"][key] = data_hp[key]
     return overrides

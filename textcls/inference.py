@@ -9,7 +9,7 @@ model gives each label's sigmoid probability and decides with the per-label thre
 """
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,13 +121,23 @@ class Predictor:
             return None
         return json.loads(self.metrics_path.read_text(encoding="utf-8"))
 
-    def encode(self, texts: list[str]) -> dict[str, torch.Tensor]:
+    @property
+    def reads_pairs(self) -> bool:
+        """Whether each input is a pair of texts (trained with data.text_pair_column)."""
+        return bool(self.hparams.get("data", {}).get("text_pair_column"))
+
+    def encode(self, texts: Sequence[str | tuple[str, str]]) -> dict[str, torch.Tensor]:
         """Token ids and attention mask, as the training data was read, padded to the longest; for
-        chunked long texts one row per window, and `owner`, the text of each row."""
-        enc = encode_texts(list(texts), self.tokenizer, self.layout)
+        chunked long texts one row per window, and `owner`, the text of each row; for pairs (each
+        input a `(text, text_pair)` tuple) the segment ids where the backbone takes them."""
+        firsts, pairs = split_pairs(texts, self.reads_pairs)
+        enc = encode_texts(firsts, self.tokenizer, self.layout, pairs)
+        segments = enc.get("segment") if "token_type_ids" in self.tokenizer.model_input_names else None
         items = [{"idx": 0, "input_ids": ids} for ids in enc["input_ids"]]
+        if segments is not None:
+            items = [item | {"segment": start} for item, start in zip(items, segments, strict=True)]
         batch = Collator(self.tokenizer.pad_token_id)(items)
-        out = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+        out = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch}
         if self.layout.chunked:
             out["owner"] = torch.tensor(enc["owner"])
         return out
@@ -145,7 +155,8 @@ class Predictor:
         for start in range(0, len(texts), batch_size):
             part = texts[start : start + batch_size]
             enc = self.encode(part)
-            logits = self.model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
+            inputs = {k: v for k, v in enc.items() if k != "owner"}
+            logits = self.model(**inputs).logits
             yield self.probabilities(self.text_logits(logits, enc, len(part))).numpy()
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
@@ -155,7 +166,7 @@ class Predictor:
     def predict_probs(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """Class probabilities of all `texts`, shape (len(texts), num_labels)."""
         # longest first, so each batch pads little (characters stand in for tokens); then input order
-        order = np.argsort([-len(t) for t in texts], kind="stable")
+        order = np.argsort([-len("".join(t)) for t in texts], kind="stable")
         parts = list(self.iter_probs([texts[i] for i in order], batch_size))
         if not parts:
             return np.zeros((0, len(self.label_names)), np.float32)
@@ -176,8 +187,26 @@ class Predictor:
         `uncertain_below` is for single-label models, `at_least_one` (a text where no label passes
         gets its top-scoring one) for multi-label models.
         """
-        inputs = pd.DataFrame({"text": list(texts)})
+        firsts, pairs = split_pairs(texts, self.reads_pairs)
+        inputs = pd.DataFrame({"text": firsts} | ({"text_pair": pairs} if pairs is not None else {}))
         return self.task.prediction_table(inputs, probs, uncertain_below, at_least_one)
+
+
+def split_pairs(texts: Sequence, pairs: bool) -> tuple[list[str], list[str] | None]:
+    """The first texts and, for a model that reads pairs, the second texts of `texts` (each a
+    `(text, text_pair)` tuple, or a dict with those keys as `transformers.pipeline` takes them)."""
+    if not pairs:
+        return list(texts), None
+    rows = [(t.get("text"), t.get("text_pair")) if isinstance(t, dict) else t for t in texts]
+    if not all(
+        isinstance(r, (tuple, list)) and len(r) == 2 and all(isinstance(x, str) for x in r) for r in rows
+    ):
+        raise ValueError(
+            "this model reads pairs of texts: give each input as (text, text_pair) or "
+            '{"text": ..., "text_pair": ...}'
+        )
+    firsts, seconds = [r[0] for r in rows], [r[1] for r in rows]
+    return firsts, seconds
 
 
 def load_predictor(path: str | Path, quantize: str | None = None) -> Predictor:

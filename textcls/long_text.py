@@ -116,9 +116,15 @@ def model_inputs(ids: list[int], layout: TextLayout, special: SpecialTokens) -> 
     return [special.wrap(ids[s : s + budget]) for s in starts]
 
 
-def encode_texts(texts: list[str], tokenizer, layout: TextLayout) -> dict[str, list]:
-    """Model inputs of `texts`: `input_ids` (one row per sequence), `owner` (the text each row reads)
-    and `text_length` (that text's full length in tokens, special tokens included)."""
+def encode_texts(
+    texts: list[str], tokenizer, layout: TextLayout, pairs: list[str] | None = None
+) -> dict[str, list]:
+    """Model inputs of `texts` (and, with `pairs`, of each text with its second text): `input_ids` (one
+    row per sequence), `owner` (the text each row reads), `text_length` (that text's or pair's full
+    length in tokens, special tokens included); for pairs also `segment`, where the second text
+    starts (segment ids 0 before it, 1 from it, for backbones that take segment ids)."""
+    if pairs is not None:
+        return encode_pairs(texts, pairs, tokenizer, layout.max_length)
     special = SpecialTokens(tokenizer)
     # no truncation here: the layout decides what to keep; verbose=False drops the too-long warning
     content = tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
@@ -129,6 +135,23 @@ def encode_texts(texts: list[str], tokenizer, layout: TextLayout) -> dict[str, l
         out["owner"] += [i] * len(rows)
         out["text_length"] += [len(ids) + len(special)] * len(rows)
     return out
+
+
+def encode_pairs(texts: list[str], pairs: list[str], tokenizer, max_length: int) -> dict[str, list]:
+    """The tokenizer's own pair encoding (`[CLS] a [SEP] b [SEP]` for BERT), cut `longest_first` to
+    `max_length`: the longer text loses tokens first, so a short text keeps all of its own."""
+    enc = tokenizer(
+        list(texts), list(pairs), truncation="longest_first", max_length=max_length, verbose=False
+    )
+    full = tokenizer(list(texts), list(pairs), verbose=False)["input_ids"]  # untruncated, for the lengths
+    # a backbone without segment ids (RoBERTa) reads the pair from its separator tokens alone
+    types = enc.get("token_type_ids") or [[0] * len(row) for row in enc["input_ids"]]
+    return {
+        "input_ids": enc["input_ids"],
+        "owner": list(range(len(types))),
+        "text_length": [len(row) for row in full],
+        "segment": [next((k for k, t in enumerate(row) if t), len(row)) for row in types],
+    }
 
 
 def pool_windows(logits: torch.Tensor, owner: torch.Tensor, n_texts: int, pooling: str) -> torch.Tensor:

@@ -148,13 +148,19 @@ class TextClassifier(L.LightningModule):
         base = self.model.base_model_prefix
         return not param_name.startswith(base + ".")
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Logits of shape (batch, num_labels)."""
-        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Logits of shape (batch, num_labels); `token_type_ids` mark a pair's second text."""
+        segments = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, **segments).logits
 
     def text_logits(self, batch: dict) -> torch.Tensor:
         """Logits of each text of a batch: its row's, or the pooled rows of its windows (chunked texts)."""
-        logits = self(batch["input_ids"], batch["attention_mask"])
+        logits = self(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
         if "owner" in batch:
             logits = pool_windows(logits, batch["owner"], len(batch["idx"]), self.hparams.chunk_pooling)
         return logits

@@ -28,13 +28,21 @@ def gather_in_order(idx: torch.Tensor, probs: torch.Tensor) -> tuple[np.ndarray,
     return order.index.to_numpy(), probs[torch.as_tensor(order.to_numpy().copy())]
 
 
+def row_names(inputs: pd.DataFrame) -> pd.DataFrame:
+    """What names each row of a prediction table: its `id` when the inputs have one, else its text (and
+    second text, for pairs)."""
+    columns = ["id"] if "id" in inputs else [c for c in ("text", "text_pair") if c in inputs]
+    return pd.DataFrame({c: inputs[c].to_numpy() for c in columns})
+
+
 def prediction_table(
     inputs: pd.DataFrame,
     probs: torch.Tensor | np.ndarray,
     label_names: list[str],
     uncertain_below: float = 0.0,
 ) -> pd.DataFrame:
-    """`text` (or `id` when the inputs have one), `label`, `confidence` and `prob_<label>` per row.
+    """`text` (and `text_pair`; or `id` when the inputs have one), `label`, `confidence` and
+    `prob_<label>` per row.
 
     Rows whose top probability is below `uncertain_below` are labelled UNCERTAIN.
     """
@@ -46,8 +54,7 @@ def prediction_table(
             UNCERTAIN if c < uncertain_below else lab
             for lab, c in zip(label, confidence.tolist(), strict=True)
         ]
-    column = "id" if "id" in inputs else "text"
-    out = pd.DataFrame({column: inputs[column].to_numpy()})
+    out = row_names(inputs)
     out["label"] = label
     out["confidence"] = confidence.numpy()
     for j, name in enumerate(label_names):
@@ -65,8 +72,7 @@ def label_set_table(
     """`text` (or `id`), `labels` (the names `chosen` gives each row, joined by `separator`), then per
     label its probability `prob_<label>` and whether it was given `pred_<label>` (0/1)."""
     probs, chosen = torch.as_tensor(probs), np.asarray(chosen).astype(int)
-    column = "id" if "id" in inputs else "text"
-    out = pd.DataFrame({column: inputs[column].to_numpy()})
+    out = row_names(inputs)
     out["labels"] = [separator.join(label_names[j] for j in np.flatnonzero(row)) for row in chosen]
     for j, name in enumerate(label_names):
         out[f"prob_{name}"] = probs[:, j].numpy()

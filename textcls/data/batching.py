@@ -15,7 +15,8 @@ class EncodedTexts(Dataset):
 
     One sequence per text, or, for chunked long texts, one per window: `owners` says which text each
     sequence reads, and each window carries its text's label (how chunked texts are trained on).
-    `text_lengths` are the texts' full lengths in tokens, before truncation.
+    `text_lengths` are the texts' full lengths in tokens, before truncation. For text pairs,
+    `segments` says where each sequence's second text starts (its segment ids switch to 1 there).
     """
 
     def __init__(
@@ -25,8 +26,9 @@ class EncodedTexts(Dataset):
         labels: np.ndarray | None,
         owners: np.ndarray | None = None,
         text_lengths: np.ndarray | None = None,
+        segments: np.ndarray | None = None,
     ):
-        self.tokens, self.offsets, self.labels = tokens, offsets, labels
+        self.tokens, self.offsets, self.labels, self.segments = tokens, offsets, labels, segments
         self.lengths = np.diff(offsets)
         self.owners = np.arange(len(self.lengths)) if owners is None else owners
         self.text_lengths = self.lengths if text_lengths is None else text_lengths
@@ -38,11 +40,13 @@ class EncodedTexts(Dataset):
         return self.tokens[self.offsets[i] : self.offsets[i + 1]]
 
     def label(self, text: int) -> int | np.ndarray:
-        # a class index, or a row of 0/1 per label for multi-label data
-        return int(self.labels[text]) if self.labels.ndim == 1 else self.labels[text]
+        # a class index or a number, or a row of 0/1 per label for label sets
+        return self.labels[text].item() if self.labels.ndim == 1 else self.labels[text]
 
     def __getitem__(self, i: int) -> dict:
         item = {"idx": i, "input_ids": self.sequence(i)}
+        if self.segments is not None:
+            item["segment"] = int(self.segments[i])
         if self.labels is not None:
             item["label"] = self.label(self.owners[i])
         return item
@@ -107,6 +111,10 @@ class Collator:
             input_ids[row, : len(ids)] = torch.from_numpy(np.asarray(ids, dtype=np.int64))
             attention_mask[row, : len(ids)] = 1
         batch = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if "segment" in items[0]:  # a pair: segment ids 1 from the second text to its end, 0 elsewhere
+            starts = torch.tensor([item["segment"] for item in items])[:, None]
+            positions = torch.arange(width)[None, :]
+            batch["token_type_ids"] = ((positions >= starts) & attention_mask.bool()).long()
         if owner is not None:
             batch["owner"] = torch.tensor(owner)
         batch["idx"] = torch.tensor([item["idx"] for item in items])

@@ -166,8 +166,9 @@ def clean_split(
     empty_texts: str = "drop",
     unlabelled: str = "error",
 ) -> tuple[pd.DataFrame | None, list[int]]:
-    """Keep the `columns` (our name -> source column: `text`, optional `label` and `id`), add the
-    source `row` number, drop (or refuse) empty texts and normalise labels to strings.
+    """Keep the `columns` (our name -> source column: `text`, optional `text_pair`, `label` and `id`), add
+    the source `row` number, drop (or refuse) rows with an empty text (either text of a pair) and
+    normalise labels to strings.
 
     Rows without a label are refused, or with `unlabelled="drop"` left out (the frame is None when
     no row has a label). Returns the clean frame and the source rows of the empty texts it dropped.
@@ -180,20 +181,24 @@ def clean_split(
         )
     out = pd.DataFrame({name: frame[col] for name, col in columns.items()}).reset_index(drop=True)
     out["row"] = np.arange(len(out))  # the row number in the source, for reports and leakage checks
-    if not out["text"].map(lambda t: isinstance(t, str) or t is None or t != t).all():
-        raise DataError(
-            f"{split} column '{columns['text']}' holds non-text values (e.g. numbers): "
-            "check data.text_column points at the text"
-        )
-    empty = out["text"].isna() | (out["text"].fillna("").str.strip() == "")
+    texts = [name for name in ("text", "text_pair") if name in columns]  # a pair's two texts alike
+    for name in texts:
+        if not out[name].map(lambda t: isinstance(t, str) or t is None or t != t).all():
+            raise DataError(
+                f"{split} column '{columns[name]}' holds non-text values (e.g. numbers): "
+                f"check data.{name}_column points at the text"
+            )
+    empty = np.logical_or.reduce([out[n].isna() | (out[n].fillna("").str.strip() == "") for n in texts])
+    empty = pd.Series(empty, index=out.index)
     empty_rows = out.loc[empty, "row"].tolist()
     if empty.any():
+        what = "texts" if len(texts) == 1 else "texts or second texts"
         if empty_texts == "error":
             raise DataError(
-                f"{split} data has {int(empty.sum())} empty texts (first at row {int(empty.idxmax())}): "
+                f"{split} data has {int(empty.sum())} empty {what} (first at row {int(empty.idxmax())}): "
                 "remove them or set data.empty_texts=drop"
             )
-        rank_zero_warn(f"{split}: dropped {int(empty.sum())} empty or whitespace-only texts")
+        rank_zero_warn(f"{split}: dropped {int(empty.sum())} empty or whitespace-only {what}")
         out = out[~empty].reset_index(drop=True)
     if "label" in columns:
         missing_label = out["label"].isna() | (out["label"].astype(str).str.strip() == "")

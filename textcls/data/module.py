@@ -46,6 +46,10 @@ class TextClassificationData(L.LightningDataModule):
             any label is left out entirely (then `*_fraction` splits that data off train).
         dataset_config_name: The hub dataset's configuration name, if it has several.
         text_column: Column holding the text.
+        text_pair_column: Column holding a second text, for tasks on pairs of texts (paraphrase,
+            entailment, similarity): each example is read as the tokenizer's pair input
+            (`[CLS] text [SEP] text_pair [SEP]` for BERT, with segment ids where the backbone has
+            them), cut `longest_first` to `max_length`.
         label_column: Column holding the label (strings or integers); with `multi_label`, the label
             names joined by `label_separator` (an empty cell is a text with no label).
         multi_label: Each text carries any number of labels (emotions, topics, tags): the model
@@ -99,6 +103,7 @@ class TextClassificationData(L.LightningDataModule):
         dataset_name: str | None = None,
         dataset_config_name: str | None = None,
         text_column: str = "text",
+        text_pair_column: str | None = None,
         label_column: str = "label",
         multi_label: bool = False,
         label_separator: str = ";",
@@ -142,6 +147,12 @@ class TextClassificationData(L.LightningDataModule):
             raise DataError(f"data.max_length must be at least 2, got {max_length}")
         if (problem := self.layout.problem()) is not None:
             raise DataError(problem)
+        if text_pair_column and (long_text != "truncate" or truncation != "head"):
+            raise DataError(
+                "data.text_pair_column: a pair is read whole, both texts in one sequence cut longest_first "
+                "(the longer text loses tokens first); data.long_text chunks and data.truncation tail or "
+                "head_tail cut a single text and do not apply: leave them at truncate and head"
+            )
         if max_chunks_per_text is not None and max_chunks_per_text < 1:
             raise DataError(f"data.max_chunks_per_text must be at least 1, got {max_chunks_per_text}")
         if label_columns and not multi_label:
@@ -247,7 +258,7 @@ class TextClassificationData(L.LightningDataModule):
         self, frame: pd.DataFrame, split: str, need_label: bool = True, unlabelled: str = "error"
     ) -> pd.DataFrame | None:
         hp = self.hparams
-        columns = {"text": hp.text_column, "id": hp.id_column}
+        columns = {"text": hp.text_column, "text_pair": hp.text_pair_column, "id": hp.id_column}
         columns = {k: v for k, v in columns.items() if v} | (
             self.task.label_columns(hp) if need_label else {}
         )
@@ -311,7 +322,10 @@ class TextClassificationData(L.LightningDataModule):
             self.encoded[split] = self._encode(self.frames[split])
 
     def _encode(self, frame: pd.DataFrame, with_labels: bool = True) -> EncodedTexts:
-        ids = tokenize_cached(frame["text"].tolist(), self.tokenizer, self.layout, self.hparams.cache_dir)
+        pairs = frame["text_pair"].tolist() if "text_pair" in frame else None
+        ids = tokenize_cached(
+            frame["text"].tolist(), self.tokenizer, self.layout, self.hparams.cache_dir, pairs
+        )
         labels = None
         if with_labels:
             unknown = sorted(
@@ -323,8 +337,10 @@ class TextClassificationData(L.LightningDataModule):
                     "the data does not match the checkpoint"
                 )
             labels = self.task.targets(frame["label"], self.label_names)
-        tokens, offsets, owners, text_lengths = ids
-        return EncodedTexts(tokens, offsets, labels, owners, text_lengths)
+        tokens, offsets, owners, text_lengths, segments = ids
+        if "token_type_ids" not in self.tokenizer.model_input_names:
+            segments = None  # RoBERTa and its kin read a pair from its separator tokens alone
+        return EncodedTexts(tokens, offsets, labels, owners, text_lengths, segments)
 
     def _pad_multiple(self) -> int:
         # Tensor cores work on tiles of 8; on CPU extra padding is only extra work.
