@@ -31,6 +31,7 @@ CARRIED_SETTINGS = (
     "model.model_name_or_path",
     "data.labels",
     "data.multi_label",
+    "data.problem_type",
     "data.max_length",
     *(f"data.{key}" for key in (*LAYOUT_KEYS, *INPUT_KEYS)),
 )
@@ -61,8 +62,14 @@ def exported_settings(folder: str | Path) -> dict:
         value = json.loads(tokenizer_config.read_text(encoding="utf-8")).get("model_max_length")
         if isinstance(value, int) and value < 1_000_000:  # "no limit" is stored as a huge number
             max_length = value
-    multi_label = config.get("problem_type") == "multi_label_classification"
-    settings = {"labels": labels, "max_length": max_length, "multi_label": multi_label}
+    problem_type = config.get("problem_type")
+    multi_label = problem_type == "multi_label_classification"
+    settings = {
+        "labels": labels,
+        "max_length": max_length,
+        "multi_label": multi_label,
+        "problem_type": problem_type,
+    }
     data_hp = _training_settings(folder).get("data", {})
     return settings | {k: data_hp[k] for k in (*LAYOUT_KEYS, *INPUT_KEYS) if k in data_hp}
 
@@ -183,13 +190,15 @@ def checkpoint_overrides(ckpt: dict) -> dict:
     model_hp = {k: v for k, v in ckpt.get("hyper_parameters", {}).items() if not k.startswith("_")}
     data_hp = ckpt.get("datamodule_hyper_parameters", {})
     # label names and multi_label reach the model through links from the data: set them there
-    overrides = {"model": {k: v for k, v in model_hp.items() if k not in ("label_names", "multi_label")}}
+    linked = ("label_names", "multi_label", "problem_type")
+    overrides = {"model": {k: v for k, v in model_hp.items() if k not in linked}}
     overrides["model"]["pretrained"] = False
     # a checkpoint written before model.pooling existed has the architecture's own head
     overrides["model"].setdefault("pooling", "pooler")
     overrides["data"] = {
         "labels": model_hp.get("label_names"),
         "multi_label": model_hp.get("multi_label", False),
+        "problem_type": model_hp.get("problem_type"),
     }
     for key in ("max_length", *LAYOUT_KEYS, *INPUT_KEYS):
         if key in data_hp:

@@ -55,6 +55,7 @@ from textcls.precision import PrecisionError, run_precision
 from textcls.quantize import QuantizeError
 from textcls.quiet import quiet_libraries
 from textcls.report import BASELINES_FOLDER, TestReport
+from textcls.tasks import KINDS, problem_type_of
 
 # Errors a user causes and can fix: shown as one line, not a traceback (TEXTCLS_DEBUG=1 shows it).
 USER_ERRORS = (
@@ -98,6 +99,7 @@ class TextclsCLI(LightningCLI):
         # The label names come from the data (or from a checkpoint, through data.labels).
         parser.link_arguments("data.label_names", "model.label_names", apply_on="instantiate")
         parser.link_arguments("data.multi_label", "model.multi_label")
+        parser.link_arguments("data.problem_type", "model.problem_type")
         # One seed: the run's seed also draws the splits, the sample and the batch order.
         parser.link_arguments("seed_everything", "data.seed", compute_fn=_data_seed)
         # compiled models get few distinct batch shapes, so recompiles stay bounded
@@ -160,6 +162,11 @@ class TextclsCLI(LightningCLI):
         cfg = self.config[self.subcommand]
         args = (cfg.trainer.accelerator, cfg.trainer.precision, cfg.prediction.quantize)
         cfg.trainer.precision = run_precision(self.subcommand, *args)
+        # "best" is the task's: validation macro F1 for classifiers, Pearson for a regression
+        monitor = KINDS[problem_type_of(cfg.data)].monitor
+        for key in ("checkpoint", "early_stopping"):
+            if {"monitor": cfg[key].monitor, "mode": cfg[key].mode} == MONITOR:  # not set by the user
+                cfg[key].monitor, cfg[key].mode = monitor["monitor"], monitor["mode"]
 
     def instantiate_trainer(self, **kwargs) -> Trainer:
         """The Trainer with textcls's own callbacks, less those that give way to the user's settings."""

@@ -50,6 +50,8 @@ class TextClassifier(L.LightningModule):
             runs, rarely on CPU.
         multi_label: Score each label on its own (sigmoid, binary cross-entropy); linked from
             data.multi_label.
+        problem_type: The kind of task, by Hugging Face's name (linked from data.problem_type; None:
+            from multi_label).
         threshold: Multi-label data: the probability a label needs to be given, for every label that
             has no tuned threshold.
         tune_thresholds: Multi-label data: after each validation of `fit`, pick each label's threshold
@@ -88,6 +90,7 @@ class TextClassifier(L.LightningModule):
         compile: bool = False,
         calibrate: bool = True,
         multi_label: bool = False,
+        problem_type: str | None = None,
         threshold: float = 0.5,
         tune_thresholds: bool = True,
         pooling: str = "auto",
@@ -97,6 +100,22 @@ class TextClassifier(L.LightningModule):
         # `pretrained` says how to build the network, not how it was trained: a checkpoint does not keep it
         self.save_hyperparameters(ignore=["pretrained"])
         _validate(label_names, learning_rate, weight_decay, warmup_ratio, class_weights, label_smoothing)
+        # everything that differs between kinds of task (one label, several, a number): loss, metrics, decisions
+        self.task: Task = task_for(
+            self.hparams,
+            label_names,
+            calibrate=calibrate,
+            threshold=threshold,
+            tune_thresholds=tune_thresholds,
+        )
+        if len(label_names) < self.task.min_labels:
+            raise HyperParameterError(
+                f"model.label_names needs at least {self.task.min_labels} labels, got {label_names}"
+            )
+        defaults = {"class_weights": "none", "label_smoothing": 0.0, "threshold": 0.5}
+        changed = [f"model.{k}" for k, v in defaults.items() if self.hparams[k] != v]
+        if refused := self.task.refuses(changed):
+            raise HyperParameterError(refused)
         if not 0 < threshold < 1:
             raise HyperParameterError(f"model.threshold must be in (0, 1), got {threshold}")
         if chunk_pooling not in POOLINGS:
@@ -124,17 +143,9 @@ class TextClassifier(L.LightningModule):
         weights = torch.tensor(class_weights, dtype=torch.float) if isinstance(class_weights, list) else None
         # a buffer, so that "balanced" weights set later follow the module to its device
         self.register_buffer("loss_weights", weights, persistent=False)
-        # everything that differs between one label per text and several: loss, metrics, decisions
-        self.task: Task = task_for(
-            self.hparams,
-            self.label_names,
-            calibrate=calibrate,
-            threshold=threshold,
-            tune_thresholds=tune_thresholds,
-        )
         self.model.config.problem_type = (
             self.task.problem_type
-        )  # exported with the config, as transformers does
+        )  # exported in config.json, as transformers does
         self.train_metrics = self.task.stage_metrics("train/")
         self.val_metrics = self.task.stage_metrics("val/")
         self.test_metrics = self.task.stage_metrics("test/")
@@ -174,13 +185,13 @@ class TextClassifier(L.LightningModule):
         data = getattr(self.trainer, "datamodule", None)
         if data is None or "train" not in data.frames:
             return
-        counts, rows = data.class_counts("train"), len(data.frames["train"])
+        train = data.frames["train"]["label"]
         if stage == "fit":
-            # Lightning restores a resumed run's weights after this, so only a new head starts here
-            self.task.init_head(self.model, counts, rows)
+            # Lightning restores a resumed run's weights (and what the task learnt here) after this
+            self.task.init_head(self.model, train)
         # validate and test too: their val/loss and test/loss are then the loss that fit reports
         if stage != "predict" and self.hparams.class_weights == "balanced":
-            self.loss_weights = self.task.balanced_weights(counts, rows).to(self.device)
+            self.loss_weights = self.task.balanced_weights(train).to(self.device)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         if self.hparams.class_weights == "balanced" and self.loss_weights is not None:
@@ -316,8 +327,8 @@ class TextClassifier(L.LightningModule):
 
 
 def _validate(label_names, learning_rate, weight_decay, warmup_ratio, class_weights, label_smoothing) -> None:
-    if not label_names or len(label_names) < 2:
-        raise HyperParameterError(f"model.label_names needs at least two labels, got {label_names}")
+    if not label_names:
+        raise HyperParameterError(f"model.label_names needs the label names, got {label_names}")
     if not learning_rate > 0:
         raise HyperParameterError(f"model.learning_rate must be positive, got {learning_rate}")
     if weight_decay < 0:

@@ -52,6 +52,11 @@ class TextClassificationData(L.LightningDataModule):
             them), cut `longest_first` to `max_length`.
         label_column: Column holding the label (strings or integers); with `multi_label`, the label
             names joined by `label_separator` (an empty cell is a text with no label).
+        problem_type: The kind of task, by Hugging Face's name: "single_label_classification" (one
+            label per text), "multi_label_classification" (what `multi_label: true` says), or
+            "regression": `label_column` holds a number per text, and the model predicts a number
+            (MSE on targets standardised with the training split's mean and standard deviation; splits
+            made here are stratified on quantile bins of the target). Default: from `multi_label`.
         multi_label: Each text carries any number of labels (emotions, topics, tags): the model
             scores each label on its own (sigmoid, binary cross-entropy) and splits made here are
             iteratively stratified over all labels.
@@ -105,6 +110,7 @@ class TextClassificationData(L.LightningDataModule):
         text_column: str = "text",
         text_pair_column: str | None = None,
         label_column: str = "label",
+        problem_type: str | None = None,
         multi_label: bool = False,
         label_separator: str = ";",
         label_columns: list[str] | None = None,
@@ -174,7 +180,8 @@ class TextClassificationData(L.LightningDataModule):
     @cached_property
     def task(self) -> Task:
         """How labels are read, counted, split and encoded: one per text, or a set (`multi_label`)."""
-        return task_for(self.hparams, label_separator=self.hparams.label_separator)
+        hp = self.hparams
+        return task_for(hp, label_separator=hp.label_separator, target_name=hp.label_column)
 
     @cached_property
     def tokenizer(self):

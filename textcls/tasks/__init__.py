@@ -10,6 +10,8 @@ and its sections of the data check, the test report and the baseline comparison.
   temperature and a confidence cut-off.
 - `multi_label.py`: `MultiLabel` (`multi_label_classification`): a sigmoid per label, binary
   cross-entropy, one threshold per label.
+- `regression.py`: `Regression` (`regression`): one output, MSE on standardised targets, a number
+  per text.
 
 The rest of textcls asks the task (`Task` says what it can ask) instead of branching on the kind; a new
 kind of task is one more module here, with its tests, and one more entry in `KINDS`.
@@ -24,10 +26,12 @@ import pandas as pd
 import torch
 from torchmetrics import MetricCollection
 
+from textcls.data.io import DataError
 from textcls.tasks.multi_label import MultiLabel
+from textcls.tasks.regression import Regression
 from textcls.tasks.single_label import SingleLabel
 
-KINDS = {kind.problem_type: kind for kind in (SingleLabel, MultiLabel)}
+KINDS = {kind.problem_type: kind for kind in (SingleLabel, MultiLabel, Regression)}
 
 
 class Task(Protocol):
@@ -68,10 +72,16 @@ SINGLE_LABEL = SingleLabel.problem_type
 def problem_type_of(settings: Mapping) -> str:
     """The `problem_type` that data settings, a checkpoint's hyper-parameters or an exported folder's
     config name: `problem_type` itself where given, else `multi_label` (the config switch) decides."""
-    named = settings.get("problem_type")
+    named, multi = settings.get("problem_type"), MultiLabel.problem_type
+    if named and named not in KINDS:
+        raise DataError(f"data.problem_type must be one of {', '.join(KINDS)}, got '{named}'")
+    if named and settings.get("multi_label") and named != multi:
+        raise DataError(
+            f"data.multi_label true means {multi}, but data.problem_type is '{named}': set one of them"
+        )
     if named:
         return named
-    return MultiLabel.problem_type if settings.get("multi_label") else SINGLE_LABEL
+    return multi if settings.get("multi_label") else SINGLE_LABEL
 
 
 def task_for(settings: Mapping, label_names: list[str] | None = None, **options) -> Task:

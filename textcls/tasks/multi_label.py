@@ -53,6 +53,8 @@ class MultiLabel:
     rule_file = THRESHOLDS_FILE
     # a fit's validation is scored at its end, at the thresholds tuned there (see `fit_rule`)
     scored_at_validation_end = True
+    monitor = {"monitor": "val/f1_macro", "mode": "max"}
+    min_labels = 2
 
     def __init__(
         self,
@@ -121,13 +123,14 @@ class MultiLabel:
         smoothed = targets.float() * (1 - smoothing) + smoothing / 2
         return F.binary_cross_entropy_with_logits(logits.float(), smoothed, pos_weight=weight)
 
-    def balanced_weights(self, counts: list[int], rows: int) -> torch.Tensor:
-        """Negatives / positives per label (`pos_weight`), clamped to [0.01, MAX_POS_WEIGHT]."""
-        return positive_weights(counts, rows)
+    def balanced_weights(self, labels: pd.Series) -> torch.Tensor:
+        """Negatives / positives per label in the training `labels` (`pos_weight`), clamped to
+        [0.01, MAX_POS_WEIGHT]."""
+        return positive_weights(self.counts(labels, self.label_names), len(labels))
 
-    def init_head(self, model, counts: list[int], rows: int) -> None:
-        """Start each label's output bias at its log prior odds in the training split."""
-        start_at_label_priors(model, counts, rows)
+    def init_head(self, model, labels: pd.Series) -> None:
+        """Start each label's output bias at its log prior odds in the training `labels`."""
+        start_at_label_priors(model, self.counts(labels, self.label_names), len(labels))
 
     def stage_metrics(self, prefix: str) -> MetricCollection:
         return stage_metrics(len(self.label_names), prefix)
@@ -179,6 +182,7 @@ class MultiLabel:
 
     def refuses(self, options: list[str]) -> str | None:
         """Confidence cut-offs are for one label per text: here each label has its own threshold."""
+        options = [o for o in options if "uncertain_below" in o or "target_precision" in o]
         if not options:
             return None
         return (

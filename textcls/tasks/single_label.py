@@ -38,6 +38,11 @@ class SingleLabel:
     rule_file = CALIBRATION_FILE
     # a fit's validation metrics are updated batch by batch, as test's are
     scored_at_validation_end = False
+    monitor = {
+        "monitor": "val/f1_macro",
+        "mode": "max",
+    }  # what "best" means, for checkpoints and early stopping
+    min_labels = 2
 
     def __init__(
         self, label_names: list[str], calibrate: bool = True, calibration: Calibration | None = None
@@ -93,13 +98,14 @@ class SingleLabel:
         """Cross-entropy with class weights and label smoothing, in fp32."""
         return F.cross_entropy(logits.float(), targets, weight=weight, label_smoothing=smoothing)
 
-    def balanced_weights(self, counts: list[int], rows: int) -> torch.Tensor:
-        """scikit-learn's "balanced" class weights, n_samples / (n_classes * count); absent classes get 0."""
-        counts = torch.tensor(counts, dtype=torch.float)
+    def balanced_weights(self, labels: pd.Series) -> torch.Tensor:
+        """scikit-learn's "balanced" class weights of the training `labels`, n_samples / (n_classes *
+        count); absent classes get 0."""
+        counts = torch.tensor(self.counts(labels, self.label_names), dtype=torch.float)
         return counts.sum() / (len(counts) * counts.clamp(min=1)) * (counts > 0)
 
-    def init_head(self, model, counts: list[int], rows: int) -> None:
-        """Nothing to do: a softmax head starts unbiased."""
+    def init_head(self, model, labels: pd.Series) -> None:
+        """Nothing to learn from the training labels before training: a softmax head starts unbiased."""
 
     def stage_metrics(self, prefix: str) -> MetricCollection:
         return stage_metrics(len(self.label_names), prefix)

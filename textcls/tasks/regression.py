@@ -1,0 +1,191 @@
+"""A number per text (`regression`): one output, trained with MSE on targets standardised with the
+training split's mean and standard deviation, which the checkpoint keeps and every prediction undoes;
+scored by MSE, MAE, Pearson, Spearman and R², and chosen by validation Pearson."""
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torchmetrics import MetricCollection
+from torchmetrics.regression import (
+    MeanAbsoluteError,
+    MeanSquaredError,
+    PearsonCorrCoef,
+    R2Score,
+    SpearmanCorrCoef,
+)
+
+from textcls.data.io import DataError
+from textcls.data.split import stratified_split
+from textcls.predictions import row_names
+
+QUANTILE_BINS = 10  # splits textcls makes are stratified on this many quantile bins of the target
+TARGET_SCALING_FILE = "target_scaling.json"
+# what only classifiers take: each stops a regression with one line
+CLASSIFIER_OPTIONS = ("class_weights", "label_smoothing", "threshold", "uncertain_below", "target_precision")
+
+
+class Regression:
+    """A model that gives each text a number in the target's units.
+
+    Args:
+        label_names: One name, the target's (its column), which the model config keeps as its label.
+        mean: The training targets' mean (the model predicts standardised targets).
+        std: The training targets' standard deviation.
+    """
+
+    problem_type = "regression"
+    checkpoint_key = "target_scaling"
+    rule_file = TARGET_SCALING_FILE
+    monitor = {"monitor": "val/pearson", "mode": "max"}
+    min_labels = 1
+    scored_at_validation_end = False
+
+    def __init__(
+        self, label_names: list[str], mean: float = 0.0, std: float = 1.0, target_name: str = "score"
+    ):
+        self.label_names = list(label_names) or [target_name]
+        self.mean, self.std = float(mean), float(std)
+
+    # ------------------------------------------------------------------ data
+
+    def label_columns(self, settings: Mapping) -> dict[str, str]:
+        """The source column that holds the numbers (cleaned like a label: empty cells are refused)."""
+        return {"label": settings["label_column"]}
+
+    def read_labels(
+        self, source: pd.DataFrame, clean: pd.DataFrame, split: str, settings: Mapping
+    ) -> pd.Series:
+        """Each row's target as a float; a cell that is not a finite number stops with one line."""
+        values = pd.to_numeric(clean["label"], errors="coerce")
+        bad = ~np.isfinite(values.to_numpy(dtype=np.float64))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise DataError(
+                f"{split} column '{settings['label_column']}' holds {clean['label'].iloc[i]!r} at source row "
+                f"{int(clean['row'].iloc[i])}: data.problem_type regression needs a finite number in every row"
+            )
+        return values.astype(np.float64)
+
+    def names_in(self, labels: pd.Series) -> list[str]:
+        """The one output's name: the target's."""
+        return list(self.label_names)
+
+    def occurrences(self, labels: pd.Series) -> pd.Series:
+        """The target counted as one name per row (the label checks see a single "class")."""
+        return pd.Series(self.label_names[0], index=labels.index)
+
+    def counts(self, labels: pd.Series, names: list[str]) -> list[int]:
+        """Texts with a target: all of them."""
+        return [len(labels)]
+
+    def targets(self, labels: pd.Series, names: list[str]) -> np.ndarray:
+        """The numbers, as float32, in the target's units (the loss standardises them)."""
+        return labels.to_numpy(dtype=np.float32)
+
+    def split(self, labels: pd.Series, fractions: dict[str, float], seed: int) -> tuple[dict, list[str]]:
+        """Row indices per split, stratified on quantile bins of the target, so each split spans its range."""
+        bins = min(QUANTILE_BINS, max(1, len(labels) // 20))
+        binned = pd.qcut(labels.rank(method="first"), bins, labels=False) if bins > 1 else labels * 0
+        parts, _ = stratified_split([str(b) for b in binned], fractions, seed)
+        return parts, []
+
+    def check_train(self, labels: pd.Series) -> None:
+        """Refuse a constant training target: there is nothing to learn, and no spread to standardise by."""
+        if labels.nunique() < 2:
+            raise DataError(
+                f"the training targets are all {labels.iloc[0]:g}: a regression needs targets that vary"
+            )
+
+    # ------------------------------------------------------------------ the model
+
+    def loss(
+        self, logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None, smoothing: float
+    ) -> torch.Tensor:
+        """MSE between the output and the standardised target, in fp32."""
+        standardised = (targets.float() - self.mean) / self.std
+        return F.mse_loss(logits.float().squeeze(-1), standardised)
+
+    def balanced_weights(self, labels: pd.Series) -> torch.Tensor:
+        raise DataError("model.class_weights is for classifiers: a regression weighs every text alike")
+
+    def init_head(self, model, labels: pd.Series) -> None:
+        """Standardise with the training `labels`' mean and standard deviation."""
+        self.mean, self.std = float(labels.mean()), float(labels.std(ddof=0)) or 1.0
+
+    def stage_metrics(self, prefix: str) -> MetricCollection:
+        return stage_metrics(prefix)
+
+    def metric_inputs(self, logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The scores in the target's units, and the targets."""
+        return self.probabilities(logits)[:, 0], targets.float()
+
+    # ------------------------------------------------------------------ predictions
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """The scores in the target's units, shape (texts, 1): the standardisation undone."""
+        return logits.float() * self.std + self.mean
+
+    def decisions(self, probs: torch.Tensor | np.ndarray) -> np.ndarray:
+        """Each text's score."""
+        return np.asarray(probs)[:, 0]
+
+    def fit_rule(self, logits: torch.Tensor, targets: torch.Tensor) -> tuple[dict, dict[str, str]]:
+        """Nothing is fitted on validation: the score is the answer."""
+        return {}, {}
+
+    def rule_state(self, tensors: bool = True) -> dict:
+        """The standardisation, for a checkpoint."""
+        return {"mean": self.mean, "std": self.std}
+
+    def load_rule(self, state: dict | None) -> None:
+        """The standardisation a checkpoint carries (none: an exported folder, whose output is in units)."""
+        state = state or {}
+        self.mean, self.std = float(state.get("mean", 0.0)), float(state.get("std", 1.0))
+
+    def fold_scaling(self, output_layer: torch.nn.Linear) -> None:
+        """Put the standardisation into the output layer, so that the network alone answers in the
+        target's units (an exported folder: `pipeline(..., function_to_apply="none")`)."""
+        with torch.no_grad():
+            output_layer.weight.mul_(self.std)
+            output_layer.bias.mul_(self.std).add_(self.mean)
+        self.mean, self.std = 0.0, 1.0
+
+    def refuses(self, options: list[str]) -> str | None:
+        """Class weights, label smoothing, thresholds and confidence cut-offs are for classifiers."""
+        refused = [o for o in options if any(name in o for name in CLASSIFIER_OPTIONS)]
+        if not refused:
+            return None
+        return (
+            f"{' and '.join(refused)} {'is' if len(refused) == 1 else 'are'} for classifiers: a regression "
+            "(data.problem_type regression) predicts a number, with no classes, probabilities or thresholds"
+        )
+
+    def prediction_table(
+        self,
+        inputs: pd.DataFrame,
+        probs,
+        uncertain_below: float = 0.0,
+        at_least_one: bool = False,
+        separator: str | None = None,
+    ) -> pd.DataFrame:
+        """`text` (and `text_pair`; or `id`) and `score`, in the target's units."""
+        out = row_names(inputs)
+        out["score"] = self.decisions(probs)
+        return out
+
+
+def stage_metrics(prefix: str) -> MetricCollection:
+    """MSE, MAE, Pearson, Spearman and R² of scores against targets, logged as `<prefix>mse`, ..."""
+    return MetricCollection(
+        {
+            "mse": MeanSquaredError(),
+            "mae": MeanAbsoluteError(),
+            "pearson": PearsonCorrCoef(),
+            "spearman": SpearmanCorrCoef(),
+            "r2": R2Score(),
+        },
+        prefix=prefix,
+    )
