@@ -24,11 +24,11 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import MultinomialNB
 
-from textcls.baseline_multilabel import SINGLE_LABEL_ONLY, select_multi_label
+from textcls.baseline.one_vs_rest import SINGLE_LABEL_ONLY, select_multi_label
 from textcls.checks import ROWS_FILE
 from textcls.data import SPLITS, DataError, TextClassificationData
 from textcls.data.multilabel import multi_hot
-from textcls.embeddings import SentenceEncoder
+from textcls.baseline.embeddings import SentenceEncoder
 from textcls.metrics import f1_macro
 from textcls.report import write_report
 from textcls.report_multilabel import FIXED_THRESHOLD, write_multilabel_report
