@@ -80,7 +80,8 @@ def run_baselines(
         Each baseline's test metrics, by name.
     """
     options = options or Baselines()
-    missing = [s for s in ("train", "validation", "test") if s not in data.frames]
+    frames = data.frames
+    missing = [s for s in ("train", "validation", "test") if s not in frames]
     if missing:
         raise DataError(f"baselines need train, validation and test data; missing: {', '.join(missing)}")
     labels = data.label_names
@@ -88,7 +89,7 @@ def run_baselines(
     task = task_for(data.hparams, labels, label_separator=data.hparams.label_separator)
     methods = runnable(options.methods, task)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / ROWS_FILE).write_text(json.dumps({s: f["row"].tolist() for s, f in data.frames.items()}))
+    (folder / ROWS_FILE).write_text(json.dumps({s: f["row"].tolist() for s, f in frames.items()}))
     run = BaselineRun(data, folder, task)
     for key in ("tfidf_logreg", "tfidf_nb"):
         if key in methods:
@@ -119,6 +120,7 @@ class BaselineRun:
     def __init__(self, data: TextClassificationData, folder: Path, task: Task):
         frames, labels = data.frames, task.label_names
         self.data, self.folder, self.task, self.results = data, folder, task, {}
+        self.test = frames["test"]
         self.texts = {split: frame["text"].tolist() for split, frame in frames.items()}
         self.y = {split: task.targets(frame["label"], labels) for split, frame in frames.items()}
         self.common = {
@@ -141,7 +143,7 @@ class BaselineRun:
             **info,
             "hyperparameters": {**self.common["hyperparameters"], **info.pop("settings", {})},
         }
-        metrics, _ = compose_report(self.folder / key, task, self.data.frames["test"], probs, info)
+        metrics, _ = compose_report(self.folder / key, task, self.test, probs, info)
         self.results[key] = metrics
         print(
             f"{info['model']}: test {task.baseline_summary(metrics)} ({info['train_seconds']:.1f} s); "
