@@ -177,6 +177,35 @@ class MultiLabel:
         stored = Thresholds.from_dict(state)
         self.thresholds = stored or Thresholds.constant(self.threshold, len(self.label_names))
 
+    # ------------------------------------------------------------------ baselines
+
+    def fit_baseline(
+        self, classifier: tuple, x: dict, y: dict, seed: int, features: str, start: float
+    ) -> tuple[np.ndarray, dict, "MultiLabel"]:
+        """A trained baseline, one-vs-rest (textcls/baseline/one_vs_rest.py): its hyper-parameter chosen
+        on validation macro F1 at thresholds tuned there; its test probabilities, report info, and the
+        task that reports them (those thresholds; labels too rare to tune keep `threshold`)."""
+        # lazily: importing a task stays light
+        from textcls.baseline.one_vs_rest import select_one_vs_rest
+
+        probs, tuned, info = select_one_vs_rest(classifier, x, y, seed, features, start, self.threshold)
+        reporting = MultiLabel(self.label_names, thresholds=tuned, label_separator=self.label_separator)
+        return probs, info, reporting
+
+    def baseline_skips(self, method: str) -> str | None:
+        """Why baseline `method` does not run on label sets (the zero-shot ones give one label per text)."""
+        # lazily: importing a task stays light
+        from textcls.baseline.one_vs_rest import skip_reason
+
+        return skip_reason(method)
+
+    def baseline_summary(self, metrics: dict) -> str:
+        """The test scores printed for a baseline: macro F1 at the tuned thresholds and at 0.5, micro F1."""
+        # lazily: importing a task stays light
+        from textcls.baseline.one_vs_rest import summary
+
+        return summary(metrics)
+
     def refuses(self, options: list[str]) -> str | None:
         """Confidence cut-offs are for one label per text: here each label has its own threshold."""
         if not options:

@@ -140,6 +140,28 @@ class SingleLabel:
         """The calibration a checkpoint or folder carries (none: the raw softmax)."""
         self.calibration = Calibration.from_dict(state)
 
+    # ------------------------------------------------------------------ baselines
+
+    def fit_baseline(
+        self, classifier: tuple, x: dict, y: dict, seed: int, features: str, start: float
+    ) -> tuple[np.ndarray, dict, "SingleLabel"]:
+        """A trained baseline (textcls/baseline/trained.py): its hyper-parameter chosen on validation
+        macro F1; its test probabilities, report info, and the task that reports them (raw softmax)."""
+        # lazily: importing a task stays light
+        from textcls.baseline.trained import select_on_validation
+
+        n_labels = len(self.label_names)
+        probs, info = select_on_validation(classifier, x, y, n_labels, seed, features, start)
+        return probs, info, SingleLabel(self.label_names)
+
+    def baseline_skips(self, method: str) -> str | None:
+        """Every baseline gives one label per text: none is skipped."""
+        return None
+
+    def baseline_summary(self, metrics: dict) -> str:
+        """The test scores printed for a baseline."""
+        return f"accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['f1_macro']:.4f}"
+
     def refuses(self, options: list[str]) -> str | None:
         """Every decision option applies to one label per text."""
         return None
