@@ -81,17 +81,8 @@ def test_predict_gives_the_recorded_predictions(old, kind, source):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_test_gives_the_recorded_metrics(old, kind):
-    no_explanations = ["--report.explain_mistakes", "0"]  # slow, and not part of metrics.json
-    run(
-        "test",
-        "--ckpt_path",
-        f"{kind}.ckpt",
-        *TEST_ARGS[kind],
-        *no_explanations,
-        "--data.cache_dir",
-        "cache",
-        cwd=old,
-    )
+    args = ["--ckpt_path", f"{kind}.ckpt", *TEST_ARGS[kind], "--data.cache_dir", "cache"]
+    run("test", *args, "--report.explain_mistakes", "0", cwd=old)  # explanations: slow, not in metrics.json
     (written,) = old.glob("lightning_logs/*/version_*/metrics.json")
     expected = numbers(expected_metrics(kind))
     assert {"/f1_macro", "/thresholds/food" if kind == "multi" else "/temperature"} <= expected.keys()
@@ -113,9 +104,8 @@ def test_export_of_an_old_checkpoint_predicts_as_the_recorded_export(old, kind):
     scores = np.array(
         [[next(s["score"] for s in a if s["label"] == name) for name in LABELS] for a in answers]
     )
-    if (
-        kind == "single"
-    ):  # pipeline's softmax has no temperature: softmax(z) is softmax(z / T) ** T, normalized
+    # pipeline's softmax has no temperature: softmax(z) is softmax(z / T) ** T, normalized
+    if kind == "single":
         probs = probs ** expected_metrics(kind)["temperature"]
         probs /= probs.sum(axis=1, keepdims=True)
     np.testing.assert_allclose(scores, probs, rtol=0, atol=1e-5)
