@@ -25,7 +25,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import MultinomialNB
 
 from textcls.baseline_multilabel import SINGLE_LABEL_ONLY, select_multi_label
-from textcls.checks import ROWS_FILE
+from textcls.checks.outputs import ROWS_FILE
 from textcls.data import SPLITS, DataError, TextClassificationData
 from textcls.data.multilabel import multi_hot
 from textcls.embeddings import SentenceEncoder
