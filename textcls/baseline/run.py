@@ -24,7 +24,7 @@ import numpy as np
 from textcls.baseline.embeddings import SentenceEncoder
 from textcls.baseline.trained import CLASSIFIERS, vectorizer
 from textcls.baseline.zero_shot import zero_shot, zero_shot_nli
-from textcls.checks import ROWS_FILE
+from textcls.checks.outputs import ROWS_FILE
 from textcls.data import SPLITS, DataError, TextClassificationData
 from textcls.report import compose_report
 from textcls.tasks import Task, task_for

@@ -111,6 +111,44 @@ class MultiLabel:
         if len(names_of(labels)) < 2:
             raise DataError("the training data has fewer than two labels: a classifier needs at least two")
 
+    # ------------------------------------------------------------------ data check
+
+    def check_header(self) -> dict:
+        """What data_check.json says of the kind, before its splits."""
+        return {"multi_label": True}
+
+    def check_words(self) -> dict[str, str]:
+        """What a training count counts (`examples`) and what the counts are of (`class`)."""
+        return {"examples": "positive texts", "class": "label"}
+
+    def check_split_stats(self, labels: pd.Series) -> dict:
+        """Labels per text (mean, max) and the texts with no label."""
+        # lazily: importing a task stays light
+        from textcls.checks.label_sets import label_set_stats
+
+        return label_set_stats(labels)
+
+    def check_report(self, frames: dict[str, pd.DataFrame]) -> dict:
+        """`co_occurrence`: the label pairs most often together in train."""
+        # lazily: importing a task stays light
+        from textcls.checks.label_sets import co_occurrence
+
+        return {"co_occurrence": co_occurrence(frames["train"]["label"]) if "train" in frames else []}
+
+    def check_problems(self, splits: dict) -> list[dict]:
+        """A warning for each split where most texts carry no label."""
+        # lazily: importing a task stays light
+        from textcls.checks.label_sets import no_label_problems
+
+        return no_label_problems(splits)
+
+    def check_lines(self, report: dict) -> list[str]:
+        """Labels per text of each split and the top label pairs, for the printed report."""
+        # lazily: importing a task stays light
+        from textcls.checks.label_sets import render_lines
+
+        return render_lines(report)
+
     # ------------------------------------------------------------------ the model
 
     def loss(

@@ -85,6 +85,32 @@ class SingleLabel:
                 f"the training data has a single class ('{labels.iloc[0]}'): a classifier needs at least two"
             )
 
+    # ------------------------------------------------------------------ data check
+
+    def check_header(self) -> dict:
+        """What data_check.json says of the kind, before its splits."""
+        return {"multi_label": False}
+
+    def check_words(self) -> dict[str, str]:
+        """What a training count counts (`examples`) and what the counts are of (`class`)."""
+        return {"examples": "examples", "class": "class"}
+
+    def check_split_stats(self, labels: pd.Series) -> dict:
+        """Nothing beyond the class counts every kind reports."""
+        return {}
+
+    def check_report(self, frames: dict[str, pd.DataFrame]) -> dict:
+        """Nothing beyond the splits and problems every kind reports."""
+        return {}
+
+    def check_problems(self, splits: dict) -> list[dict]:
+        """Nothing beyond the problems every kind is checked for."""
+        return []
+
+    def check_lines(self, report: dict) -> list[str]:
+        """Nothing beyond the printed lines every kind has."""
+        return []
+
     # ------------------------------------------------------------------ the model
 
     def loss(
