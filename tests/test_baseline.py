@@ -9,8 +9,8 @@ import pytest
 from tests.conftest import TOPICS
 from tests.test_cli import run, write_config
 from textcls.baseline import Baselines, run_baselines
+from textcls.baseline.embeddings import SentenceEncoder
 from textcls.data import DataError, TextClassificationData
-from textcls.embeddings import SentenceEncoder
 
 
 def make_data(tiny_backbone, tmp_path, data_files) -> TextClassificationData:

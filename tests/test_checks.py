@@ -177,7 +177,7 @@ def _long_rows(n_per_class: int, seed: int) -> list[dict]:
 def test_chunked_texts_report_windows_as_training_reads_them(tmp_path, tiny_backbone):
     import numpy as np
 
-    from textcls.checks_length import windows_per_text
+    from textcls.checks.lengths import windows_per_text
     from textcls.long_text import encode_texts
 
     kw = {"max_length": 16, "long_text": "chunks", "chunk_stride": 5, "max_chunks_per_text": 2}

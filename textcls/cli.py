@@ -45,7 +45,7 @@ from textcls.checkpoint import (
     resolve_ckpt_path,
     warn_replaced_settings,
 )
-from textcls.checks import DataCheck
+from textcls.checks.callback import DataCheck
 from textcls.data import DataError, TextClassificationData
 from textcls.explain import ExplainError
 from textcls.export import ExportError

@@ -113,6 +113,44 @@ class MultiLabel:
         if len(names_of(labels)) < 2:
             raise DataError("the training data has fewer than two labels: a classifier needs at least two")
 
+    # ------------------------------------------------------------------ data check
+
+    def check_header(self) -> dict:
+        """What data_check.json says of the kind, before its splits."""
+        return {"multi_label": True}
+
+    def check_words(self) -> dict[str, str]:
+        """What a training count counts (`examples`) and what the counts are of (`class`)."""
+        return {"examples": "positive texts", "class": "label"}
+
+    def check_split_stats(self, labels: pd.Series) -> dict:
+        """Labels per text (mean, max) and the texts with no label."""
+        # lazily: importing a task stays light
+        from textcls.checks.label_sets import label_set_stats
+
+        return label_set_stats(labels)
+
+    def check_report(self, frames: dict[str, pd.DataFrame]) -> dict:
+        """`co_occurrence`: the label pairs most often together in train."""
+        # lazily: importing a task stays light
+        from textcls.checks.label_sets import co_occurrence
+
+        return {"co_occurrence": co_occurrence(frames["train"]["label"]) if "train" in frames else []}
+
+    def check_problems(self, splits: dict) -> list[dict]:
+        """A warning for each split where most texts carry no label."""
+        # lazily: importing a task stays light
+        from textcls.checks.label_sets import no_label_problems
+
+        return no_label_problems(splits)
+
+    def check_lines(self, report: dict) -> list[str]:
+        """Labels per text of each split and the top label pairs, for the printed report."""
+        # lazily: importing a task stays light
+        from textcls.checks.label_sets import render_lines
+
+        return render_lines(report)
+
     # ------------------------------------------------------------------ the model
 
     def loss(
@@ -179,6 +217,35 @@ class MultiLabel:
         """The thresholds a checkpoint or folder carries (none: `threshold` for every label)."""
         stored = Thresholds.from_dict(state)
         self.thresholds = stored or Thresholds.constant(self.threshold, len(self.label_names))
+
+    # ------------------------------------------------------------------ baselines
+
+    def fit_baseline(
+        self, classifier: tuple, x: dict, y: dict, seed: int, features: str, start: float
+    ) -> tuple[np.ndarray, dict, "MultiLabel"]:
+        """A trained baseline, one-vs-rest (textcls/baseline/one_vs_rest.py): its hyper-parameter chosen
+        on validation macro F1 at thresholds tuned there; its test probabilities, report info, and the
+        task that reports them (those thresholds; labels too rare to tune keep `threshold`)."""
+        # lazily: importing a task stays light
+        from textcls.baseline.one_vs_rest import select_one_vs_rest
+
+        probs, tuned, info = select_one_vs_rest(classifier, x, y, seed, features, start, self.threshold)
+        reporting = MultiLabel(self.label_names, thresholds=tuned, label_separator=self.label_separator)
+        return probs, info, reporting
+
+    def baseline_skips(self, method: str) -> str | None:
+        """Why baseline `method` does not run on label sets (the zero-shot ones give one label per text)."""
+        # lazily: importing a task stays light
+        from textcls.baseline.one_vs_rest import skip_reason
+
+        return skip_reason(method)
+
+    def baseline_summary(self, metrics: dict) -> str:
+        """The test scores printed for a baseline: macro F1 at the tuned thresholds and at 0.5, micro F1."""
+        # lazily: importing a task stays light
+        from textcls.baseline.one_vs_rest import summary
+
+        return summary(metrics)
 
     def refuses(self, options: list[str]) -> str | None:
         """Confidence cut-offs are for one label per text: here each label has its own threshold."""

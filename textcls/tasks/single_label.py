@@ -90,6 +90,32 @@ class SingleLabel:
                 f"the training data has a single class ('{labels.iloc[0]}'): a classifier needs at least two"
             )
 
+    # ------------------------------------------------------------------ data check
+
+    def check_header(self) -> dict:
+        """What data_check.json says of the kind, before its splits."""
+        return {"multi_label": False}
+
+    def check_words(self) -> dict[str, str]:
+        """What a training count counts (`examples`) and what the counts are of (`class`)."""
+        return {"examples": "examples", "class": "class"}
+
+    def check_split_stats(self, labels: pd.Series) -> dict:
+        """Nothing beyond the class counts every kind reports."""
+        return {}
+
+    def check_report(self, frames: dict[str, pd.DataFrame]) -> dict:
+        """Nothing beyond the splits and problems every kind reports."""
+        return {}
+
+    def check_problems(self, splits: dict) -> list[dict]:
+        """Nothing beyond the problems every kind is checked for."""
+        return []
+
+    def check_lines(self, report: dict) -> list[str]:
+        """Nothing beyond the printed lines every kind has."""
+        return []
+
     # ------------------------------------------------------------------ the model
 
     def loss(
@@ -145,6 +171,28 @@ class SingleLabel:
     def load_rule(self, state: dict | None) -> None:
         """The calibration a checkpoint or folder carries (none: the raw softmax)."""
         self.calibration = Calibration.from_dict(state)
+
+    # ------------------------------------------------------------------ baselines
+
+    def fit_baseline(
+        self, classifier: tuple, x: dict, y: dict, seed: int, features: str, start: float
+    ) -> tuple[np.ndarray, dict, "SingleLabel"]:
+        """A trained baseline (textcls/baseline/trained.py): its hyper-parameter chosen on validation
+        macro F1; its test probabilities, report info, and the task that reports them (raw softmax)."""
+        # lazily: importing a task stays light
+        from textcls.baseline.trained import select_on_validation
+
+        n_labels = len(self.label_names)
+        probs, info = select_on_validation(classifier, x, y, n_labels, seed, features, start)
+        return probs, info, SingleLabel(self.label_names)
+
+    def baseline_skips(self, method: str) -> str | None:
+        """Every baseline gives one label per text: none is skipped."""
+        return None
+
+    def baseline_summary(self, metrics: dict) -> str:
+        """The test scores printed for a baseline."""
+        return f"accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['f1_macro']:.4f}"
 
     def refuses(self, options: list[str]) -> str | None:
         """Every decision option applies to one label per text."""

@@ -8,6 +8,7 @@ as overlapping windows (`chunks`), one forward pass each. The windows are counte
 import numpy as np
 import pandas as pd
 
+from textcls.checks.problems import problem
 from textcls.long_text import SpecialTokens, TextLayout, layout_windows
 
 LONG_DOCS = 'README "Long documents"'
@@ -99,7 +100,7 @@ def length_problems(
                 f"(p90 {w['p90']:.0f}, max {w['max']}), so validation, test and predict cost "
                 f"{w['cost']:.2f}x the forward passes of truncated texts, and a training epoch {w['train_cost']:.2f}x"
             )
-            out.append(_warning("long_text_cost", message))
+            out.append(problem("warning", "long_text_cost", message))
             continue
         message = f"{longer} and are cut ({_kept(layout)}); {spread}: {advice}"
         if share > MOST and layout.truncation == "head":
@@ -107,7 +108,7 @@ def length_problems(
                 "; most texts lose their ending: data.truncation: head_tail keeps the start and the end, "
                 f"data.long_text: chunks reads every token in windows (see {LONG_DOCS})"
             )
-        out.append(_warning("truncation", message))
+        out.append(problem("warning", "truncation", message))
     return out
 
 
@@ -117,10 +118,6 @@ def _kept(layout: TextLayout) -> str:
     if layout.truncation == "head_tail":
         return f"their first {layout.head} and last tokens are kept"
     return "their first tokens are kept"
-
-
-def _warning(code: str, message: str) -> dict:
-    return {"level": "warning", "code": code, "message": message, "examples": []}
 
 
 def render_lines(splits: dict) -> list[str]:
