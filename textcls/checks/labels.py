@@ -13,6 +13,8 @@ import pandas as pd
 from textcls.checks.problems import problem
 from textcls.data.io import SPLITS, label_sort_key
 
+PAIR_JOIN = " ||| "  # how a pair is shown in the problems' examples
+
 
 def unseen_labels(occurrences: dict[str, pd.Series], labels: list[str], given: bool) -> list[dict]:
     """An error for each of validation/test with labels not in `labels` (`given`: data.labels, else train's)."""
@@ -108,11 +110,20 @@ def empty_texts(empty_rows: dict[str, list[int]], examples: int) -> list[dict]:
     ]
 
 
+def examples_of(frame: pd.DataFrame) -> tuple[pd.Series, str]:
+    """What makes two rows the same example, and its name: the text, or a pair of texts in either
+    order (a paraphrase pair read backwards is the same question)."""
+    if "text_pair" not in frame:
+        return frame["text"].str.strip(), "texts"
+    sides = zip(frame["text"].str.strip(), frame["text_pair"].str.strip(), strict=True)
+    return pd.Series([PAIR_JOIN.join(sorted(pair)) for pair in sides], index=frame.index), "pairs"
+
+
 def duplicates(frames: dict[str, pd.DataFrame], examples: int) -> list[dict]:
-    """Warnings for repeated texts within a split, and for texts that occur with different labels."""
+    """Warnings for repeated texts (or pairs) within a split, and for those that occur with different labels."""
     out = []
     for split, frame in frames.items():
-        text = frame["text"].str.strip()
+        text, noun = examples_of(frame)
         repeated = text.duplicated(keep="first")
         if repeated.any():
             shown = text[repeated].drop_duplicates().head(examples).tolist()
@@ -120,7 +131,7 @@ def duplicates(frames: dict[str, pd.DataFrame], examples: int) -> list[dict]:
                 problem(
                     "warning",
                     "duplicate_texts",
-                    f"{split} has {int(repeated.sum())} repeated copies of {text[repeated].nunique()} texts",
+                    f"{split} has {int(repeated.sum())} repeated copies of {text[repeated].nunique()} {noun}",
                     shown,
                 )
             )
@@ -131,7 +142,7 @@ def duplicates(frames: dict[str, pd.DataFrame], examples: int) -> list[dict]:
                 problem(
                     "warning",
                     "conflicting_labels",
-                    f"{split} has {len(conflicting)} texts that occur with different labels",
+                    f"{split} has {len(conflicting)} {noun} that occur with different labels",
                     conflicting.index[:examples].tolist(),
                 )
             )
@@ -139,16 +150,18 @@ def duplicates(frames: dict[str, pd.DataFrame], examples: int) -> list[dict]:
 
 
 def leakage(frames: dict[str, pd.DataFrame], examples: int) -> list[dict]:
-    """A warning for each pair of splits that share texts: scores on the later one are optimistic."""
-    texts = {split: set(frame["text"].str.strip()) for split, frame in frames.items()}
+    """A warning for each pair of splits that share texts (or pairs, in either order): scores on the
+    later one are optimistic."""
+    keys = {split: examples_of(frame) for split, frame in frames.items()}
+    texts = {split: set(key) for split, (key, _) in keys.items()}
     out = []
     for a, b in combinations([s for s in SPLITS if s in frames], 2):
-        shared = texts[a] & texts[b]
+        shared, noun = texts[a] & texts[b], keys[a][1]
         if not shared:
             continue
         if texts[a] == texts[b]:
-            what = f"{a} and {b} are the same {len(shared)} texts: scores on {b} are optimistic"
+            what = f"{a} and {b} are the same {len(shared)} {noun}: scores on {b} are optimistic"
         else:
-            what = f"{len(shared)} texts occur in both {a} and {b}: scores on {b} overstate accuracy"
+            what = f"{len(shared)} {noun} occur in both {a} and {b}: scores on {b} overstate accuracy"
         out.append(problem("warning", "leakage", what, sorted(shared)[:examples]))
     return out

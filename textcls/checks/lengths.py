@@ -28,13 +28,11 @@ def token_lengths(data, frame: pd.DataFrame, sample: int) -> dict:
         texts longer than max_length (`truncated_share`), `measured_texts`, and with `long_text: chunks`
         `windows` (see `window_stats`).
     """
-    texts = frame["text"]
-    if len(texts) > sample:
-        texts = texts.sample(n=sample, random_state=data.hparams.seed)
+    if len(frame) > sample:
+        frame = frame.sample(n=sample, random_state=data.hparams.seed)
     # untruncated lengths (special tokens included), to see how much max_length cuts off
-    ids = data.tokenizer(texts.tolist(), add_special_tokens=True, truncation=False, verbose=False)[
-        "input_ids"
-    ]
+    sides = [frame[c].tolist() for c in ("text", "text_pair") if c in frame]
+    ids = data.tokenizer(*sides, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
     lengths = np.array([len(x) for x in ids])
     out = {
         "median": float(np.median(lengths)),
@@ -44,11 +42,25 @@ def token_lengths(data, frame: pd.DataFrame, sample: int) -> dict:
         "truncated_share": round(float((lengths > data.hparams.max_length).mean()), 4),
         "measured_texts": len(lengths),
     }
+    if len(sides) == 2:  # a pair: which of its texts takes the room (longest_first cuts that one first)
+        out["sides"] = {c: side_lengths(data.tokenizer, frame[c].tolist()) for c in ("text", "text_pair")}
     layout = data.layout
     if layout.chunked:
         special = len(SpecialTokens(data.tokenizer))
         out["windows"] = window_stats(lengths - special, layout, special, data.hparams.max_chunks_per_text)
     return out
+
+
+def side_lengths(tokenizer, texts: list[str]) -> dict:
+    """Median, p90 and max tokens of one side of the pairs, special tokens excluded."""
+    lengths = np.array(
+        [len(x) for x in tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]]
+    )
+    return {
+        "median": float(np.median(lengths)),
+        "p90": float(np.percentile(lengths, 90)),
+        "max": int(lengths.max()),
+    }
 
 
 def windows_per_text(content_lengths: np.ndarray, layout: TextLayout, special: int) -> np.ndarray:

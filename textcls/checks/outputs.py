@@ -37,6 +37,8 @@ def render(report: dict, table: bool = True) -> str:
             f"  {split:<10} median {t['median']:.0f}  p90 {t['p90']:.0f}  p99 {t['p99']:.0f}  max {t['max']}  "
             f"{longer} {t['truncated_share']:.1%}"
         )
+        for side, s in t.get("sides", {}).items():  # a pair's two texts, each without special tokens
+            lines.append(f"    {side:<10} median {s['median']:.0f}  p90 {s['p90']:.0f}  max {s['max']}")
     lines += render_lines(splits)
     if not report["problems"]:
         lines.append("Data check: no problems found")

@@ -99,6 +99,41 @@ class Regression:
                 f"the training targets are all {labels.iloc[0]:g}: a regression needs targets that vary"
             )
 
+    # ------------------------------------------------------------------ data check
+
+    def check_header(self) -> dict:
+        """What data_check.json says of the kind, before its splits."""
+        return {"problem_type": self.problem_type}
+
+    def check_words(self) -> dict[str, str]:
+        """What a training count counts (`examples`) and what the counts are of (`class`)."""
+        return {"examples": "rows", "class": "target"}
+
+    def check_split_stats(self, labels: pd.Series) -> dict:
+        """The split's target range, quantiles and histogram."""
+        # lazily: importing a task stays light
+        from textcls.checks.targets import target_stats
+
+        return target_stats(labels)
+
+    def check_report(self, frames: dict[str, pd.DataFrame]) -> dict:
+        """Nothing beyond the splits."""
+        return {}
+
+    def check_problems(self, splits: dict) -> list[dict]:
+        """A warning for each split whose targets do not vary."""
+        # lazily: importing a task stays light
+        from textcls.checks.targets import target_problems
+
+        return target_problems(splits)
+
+    def check_lines(self, report: dict) -> list[str]:
+        """Each split's targets, for the printed report."""
+        # lazily: importing a task stays light
+        from textcls.checks.targets import target_lines
+
+        return target_lines(report)
+
     # ------------------------------------------------------------------ the model
 
     def loss(
