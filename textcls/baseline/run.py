@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from textcls.baseline.embeddings import SentenceEncoder
+from textcls.baseline.pairs import combine, cosine_scores, pair_tfidf_features
 from textcls.baseline.trained import CLASSIFIERS, vectorizer
 from textcls.baseline.zero_shot import zero_shot, zero_shot_nli
 from textcls.checks.outputs import ROWS_FILE
@@ -87,13 +88,14 @@ def run_baselines(
     labels = data.label_names
     descriptions = options.descriptions(labels)  # refuses unknown labels before any work
     task = task_for(data.hparams, labels, label_separator=data.hparams.label_separator)
-    methods = runnable(options.methods, task)
+    methods = runnable(options.methods, task, "text_pair" in frames["train"])
     folder.mkdir(parents=True, exist_ok=True)
     (folder / ROWS_FILE).write_text(json.dumps({s: f["row"].tolist() for s, f in frames.items()}))
     run = BaselineRun(data, folder, task)
     for key in ("tfidf_logreg", "tfidf_nb"):
         if key in methods:
-            run.trained(key, *tfidf_features(run.texts))
+            features = pair_tfidf_features(run.texts, run.pairs) if run.pairs else tfidf_features(run.texts)
+            run.trained(key, *features)
     if "frozen_encoder" in methods or "zero_shot" in methods:
         embedding_baselines(run, methods, descriptions, options.embedding_batch_size)
     if "zero_shot_nli" in methods and options.nli_model:
@@ -101,11 +103,12 @@ def run_baselines(
     return run.results
 
 
-def runnable(methods: list[str], task: Task) -> list[str]:
-    """The methods that run on the task's data; each one skipped is printed with the reason."""
+def runnable(methods: list[str], task: Task, pairs: bool) -> list[str]:
+    """The methods that run on the task's data (of `pairs` of texts or not); each one skipped is
+    printed with the reason."""
     kept = []
     for method in methods:
-        reason = task.baseline_skips(method)
+        reason = task.baseline_skips(method, pairs)
         if reason:
             print(f"{method}: skipped, {reason}")
         else:
@@ -122,6 +125,9 @@ class BaselineRun:
         self.data, self.folder, self.task, self.results = data, folder, task, {}
         self.test = frames["test"]
         self.texts = {split: frame["text"].tolist() for split, frame in frames.items()}
+        self.pairs = (
+            {s: f["text_pair"].tolist() for s, f in frames.items()} if "text_pair" in self.test else None
+        )
         self.y = {split: task.targets(frame["label"], labels) for split, frame in frames.items()}
         self.common = {
             "splits": {
@@ -167,6 +173,9 @@ def embedding_baselines(
     hp = run.data.hparams
     encoder = SentenceEncoder(hp.model_name_or_path, hp.max_length, batch_size, hp.trust_remote_code)
     backbone = Path(str(hp.model_name_or_path)).name
+    if run.pairs:
+        pair_embedding_baselines(run, methods, encoder, backbone)
+        return
     start = time.perf_counter()
     test_embeddings = encoder.encode(run.texts["test"])  # once, for both
     test_seconds = time.perf_counter() - start
@@ -179,5 +188,31 @@ def embedding_baselines(
         x["test"] = test_embeddings
         features = (
             f"Mean-pooled {backbone} embeddings ({x['train'].shape[1]} dimensions, encoder not trained)"
+        )
+        run.trained("frozen_encoder", x, features, start)
+
+
+def pair_embedding_baselines(
+    run: BaselineRun, methods: list[str], encoder: SentenceEncoder, backbone: str
+) -> None:
+    """For pairs: `frozen_encoder` on `[u, v, u*v, |u-v|]` of the two texts' embeddings, and `zero_shot`,
+    the cosine of the two embeddings (the similarity-score baseline; the task skips it otherwise)."""
+    start = time.perf_counter()
+    splits = ("test",) if "frozen_encoder" not in methods else ("train", "validation", "test")
+    u = {s: encoder.encode(run.texts[s]) for s in splits}
+    v = {s: encoder.encode(run.pairs[s]) for s in splits}
+    if "zero_shot" in methods:
+        info = {
+            "model": f"zero-shot {backbone} (cosine of the two texts)",
+            "description": f"No labelled data used: the cosine similarity of the pair's mean-pooled {backbone} "
+            "embeddings, mapped from [0, 1] onto the training targets' range.",
+            "train_seconds": time.perf_counter() - start,
+        }
+        run.report("zero_shot", cosine_scores(u["test"], v["test"], run.y["train"]), info, run.task)
+    if "frozen_encoder" in methods:
+        x = {s: combine(u[s], v[s]) for s in splits}
+        features = (
+            f"Mean-pooled {backbone} embeddings of each text ({u['train'].shape[1]} dimensions, encoder not "
+            "trained), with their product and absolute difference"
         )
         run.trained("frozen_encoder", x, features, start)

@@ -233,7 +233,7 @@ class MultiLabel:
         reporting = MultiLabel(self.label_names, thresholds=tuned, label_separator=self.label_separator)
         return probs, info, reporting
 
-    def baseline_skips(self, method: str) -> str | None:
+    def baseline_skips(self, method: str, pairs: bool = False) -> str | None:
         """Why baseline `method` does not run on label sets (the zero-shot ones give one label per text)."""
         # lazily: importing a task stays light
         from textcls.baseline.one_vs_rest import skip_reason

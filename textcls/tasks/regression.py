@@ -188,6 +188,33 @@ class Regression:
             output_layer.bias.mul_(self.std).add_(self.mean)
         self.mean, self.std = 0.0, 1.0
 
+    # ------------------------------------------------------------------ baselines
+
+    def fit_baseline(
+        self, classifier: tuple, x: dict, y: dict, seed: int, features: str, start: float
+    ) -> tuple[np.ndarray, dict, "Regression"]:
+        """Ridge regression in the classifier's place (textcls/baseline/ridge.py), its strength chosen on
+        validation Pearson: its test scores, report info, and the task that reports them."""
+        # lazily: importing a task stays light
+        from textcls.baseline.ridge import select_ridge
+
+        scores, info = select_ridge(classifier, x, y, seed, features, start)
+        return scores, info, Regression(self.label_names)
+
+    def baseline_skips(self, method: str, pairs: bool = False) -> str | None:
+        """Naive Bayes and NLI are classifiers; the zero-shot baseline of a score is a pair's cosine."""
+        if method in ("tfidf_nb", "zero_shot_nli"):
+            return "it is a classifier and this data has numeric targets"
+        if method == "zero_shot" and not pairs:
+            return "the zero-shot baseline of a score is the cosine similarity of a pair of texts, and this data has one text per row"
+        return None
+
+    def baseline_summary(self, metrics: dict) -> str:
+        """The test scores printed for a baseline."""
+        return (
+            f"Pearson {metrics['pearson']:.4f}, Spearman {metrics['spearman']:.4f}, MSE {metrics['mse']:.4f}"
+        )
+
     def refuses(self, options: list[str]) -> str | None:
         """Class weights, label smoothing, thresholds and confidence cut-offs are for classifiers."""
         refused = [o for o in options if any(name in o for name in CLASSIFIER_OPTIONS)]

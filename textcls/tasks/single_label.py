@@ -186,8 +186,11 @@ class SingleLabel:
         probs, info = select_on_validation(classifier, x, y, n_labels, seed, features, start)
         return probs, info, SingleLabel(self.label_names)
 
-    def baseline_skips(self, method: str) -> str | None:
-        """Every baseline gives one label per text: none is skipped."""
+    def baseline_skips(self, method: str, pairs: bool = False) -> str | None:
+        """Every baseline gives one label per text; for pairs of texts, the zero-shot ones (which compare
+        one text with label descriptions) are skipped."""
+        if pairs and method.startswith("zero_shot"):
+            return "it compares one text with label descriptions and this data has pairs of texts"
         return None
 
     def baseline_summary(self, metrics: dict) -> str:
