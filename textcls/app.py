@@ -149,12 +149,12 @@ def given_labels(table: pd.DataFrame) -> str:
 
 def why_html(cache: dict, predictor, text: str) -> str:
     """The "why" view of a prediction: the text with each word shaded by its Integrated Gradients score
-    for the predicted label (textcls/explain.py), computed once per text and model: `cache` (the
+    for the predicted label (textcls/explain/), computed once per text and model: `cache` (the
     session's state) keeps it while the page reruns."""
     from html import escape
 
     from textcls.explain import DEFAULT_STEPS, explain_predictor
-    from textcls.explain_view import summary_line, text_html
+    from textcls.explain.view import summary_line, text_html
 
     key = (text, str(predictor.source))
     if cache.get("key") != key:
