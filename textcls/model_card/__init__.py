@@ -1,8 +1,9 @@
 """The model card (README.md) of an exported folder.
 
 - `card`: the card (`model_card`) and how a model reads long texts, in words (`describe_layout`).
-- `single_label`, `multi_label`: the text that differs by kind of task, which the task supplies to
-  the card (textcls/tasks/ imports them lazily).
+- one module per kind of task, named as its module in textcls/tasks/ is: the text that differs by
+  kind (the opening line and `pipeline` snippet, the section on the decision rule), which the task
+  supplies to the card (the task imports its module lazily).
 
 `model_card` and `describe_layout` are imported on first use: the card builds on the predictor and
 its task, and the tasks build on this package's per-kind modules.

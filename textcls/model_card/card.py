@@ -5,7 +5,7 @@ A model trained on windows (`data.long_text: chunks`) or on the end of its texts
 reads texts in a way `transformers.pipeline` cannot (it keeps the first tokens): the card says so and
 shows the textcls call that reads them as in training. What differs by kind of task (the opening
 line and `pipeline` snippet, the section on its decision rule, the data settings listed) the task
-supplies (`card_use`, `card_rule`, `card_data_keys`), from single_label.py and multi_label.py here.
+supplies (`card_use`, `card_rule`, `card_data_keys`), from its own module in this package.
 """
 
 from textcls.inference import Predictor
