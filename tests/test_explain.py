@@ -14,7 +14,7 @@ from tests.test_cli import run, write_config
 from textcls.backbone import load_classifier, load_tokenizer
 from textcls.calibration import Calibration
 from textcls.explain import baseline_ids, explain_predictor, explain_texts, text_positions
-from textcls.explain_view import Explanation, WordScore, explanations_html, write_atomic, write_explanations
+from textcls.explain.view import Explanation, WordScore, explanations_html, write_atomic, write_explanations
 from textcls.inference import Predictor, load_predictor
 from textcls.long_text import TextLayout
 from textcls.tasks.multi_label import MultiLabel

@@ -1,8 +1,11 @@
 """The web app: `textcls app --model <exported folder or checkpoint> [--port N]` (the app extra).
 
 Classify typed text or an uploaded CSV/JSONL file, keep the session's history, show the model's facts.
-A multi-label model shows each label's probability against its threshold and the labels given.
-The logic is in plain functions (tested without Streamlit); `page` only lays out the widgets.
+What differs by kind of task, the sidebar's decision controls and the view of one prediction, is one
+pair of functions per kind (`VIEWS`, keyed by the task's `problem_type`): a single-label model shows
+its label, confidence and why; a multi-label model each label's probability against its threshold
+and the labels given. The logic is in plain functions (tested without Streamlit); `page` and the
+views only lay out the widgets.
 """
 
 import hashlib
@@ -16,9 +19,11 @@ import numpy as np
 import pandas as pd
 
 from textcls.checkpoint import CheckpointError
-from textcls.predictions import DEFAULT_UNCERTAIN_BELOW
+from textcls.predictions import DEFAULT_UNCERTAIN_BELOW, UNCERTAIN
+from textcls.tasks import MultiLabel, SingleLabel
 
 BATCH_SIZE = 32
+PER_LABEL = ("prob_", "pred_")  # the prediction table's per-label columns (textcls/predictions.py)
 
 
 def launch(model: str, port: int = 8501, address: str = "127.0.0.1", quantize: str = "none") -> None:
@@ -119,11 +124,10 @@ def uncertain_threshold(predictor, target_precision: float, uncertain_below: flo
 
 
 def history_entry(text: str, row: pd.Series) -> dict:
-    """One line of the session's history: the text, its label (after the threshold) and confidence;
-    for a multi-label model, the text and the labels it was given."""
-    if "labels" in row:
-        return {"text": text, "labels": row["labels"]}
-    return {"text": text, "label": row["label"], "confidence": float(row["confidence"])}
+    """One line of the session's history: the text and what its prediction table's row gives it, the
+    per-label columns left out: its label (after the threshold) and confidence, or its labels."""
+    given = {k: v for k, v in row.items() if k != "text" and not k.startswith(PER_LABEL)}
+    return {"text": text, **{k: v.item() if isinstance(v, np.generic) else v for k, v in given.items()}}
 
 
 def label_table(predictor, probs: np.ndarray, at_least_one: bool = False) -> pd.DataFrame:
@@ -149,12 +153,12 @@ def given_labels(table: pd.DataFrame) -> str:
 
 def why_html(cache: dict, predictor, text: str) -> str:
     """The "why" view of a prediction: the text with each word shaded by its Integrated Gradients score
-    for the predicted label (textcls/explain.py), computed once per text and model: `cache` (the
+    for the predicted label (textcls/explain/), computed once per text and model: `cache` (the
     session's state) keeps it while the page reruns."""
     from html import escape
 
     from textcls.explain import DEFAULT_STEPS, explain_predictor
-    from textcls.explain_view import summary_line, text_html
+    from textcls.explain.view import summary_line, text_html
 
     key = (text, str(predictor.source))
     if cache.get("key") != key:
@@ -169,11 +173,79 @@ def why_html(cache: dict, predictor, text: str) -> str:
     return cache["html"]
 
 
+# ----------------------------------------------------------------------------- the views of each kind
+
+
+def one_label_controls(predictor) -> dict:
+    """The sidebar of a single-label model: the confidence below which a prediction is UNCERTAIN, by
+    hand or for a target precision; returns the prediction table's options."""
+    import streamlit as st
+
+    manual = st.sidebar.slider("Uncertain below confidence", 0.0, 1.0, DEFAULT_UNCERTAIN_BELOW, 0.05)
+    target = st.sidebar.number_input(
+        "Target precision (0 = off; used when the slider is 0)", 0.0, 1.0, stored_target(predictor), 0.01
+    )
+    threshold, why = uncertain_threshold(predictor, target, manual)
+    st.sidebar.caption(f"Probabilities are calibrated (temperature {predictor.temperature:.3f}). {why}.")
+    return {"uncertain_below": threshold}
+
+
+def one_label_result(predictor, explainer, text: str, probs: np.ndarray, options: dict) -> None:
+    """A single-label prediction: its label (or UNCERTAIN), confidence, every class's probability and
+    "why this label" (explained with `explainer`, the full-precision model)."""
+    import streamlit as st
+
+    from textcls.explain import ExplainError
+
+    row = predictor.results([text], probs, **options).iloc[0]
+    if row["label"] == UNCERTAIN:
+        st.warning(f"Uncertain (best guess {predictor.label_names[int(probs[0].argmax())]})")
+    st.subheader(f"Label: {row['label']}")
+    st.metric("Confidence", f"{row['confidence']:.3f}")
+    st.bar_chart(pd.DataFrame({"probability": probs[0]}, index=predictor.label_names))
+    with st.expander("Why this label?"):
+        try:
+            st.html(why_html(st.session_state.setdefault("why", {}), explainer, text))
+        except ExplainError as err:  # e.g. Captum is not installed
+            st.info(str(err))
+
+
+def label_set_controls(predictor) -> dict:
+    """The sidebar of a multi-label model: whether a text where no label passes gets its top-scoring
+    one; returns the prediction table's options."""
+    import streamlit as st
+
+    at_least_one = st.sidebar.checkbox("At least one label (the top-scoring one when none passes)")
+    st.sidebar.caption(
+        "Multi-label: each label has its own probability (sigmoid) and is given when it reaches that "
+        "label's threshold (tuned on the validation split)."
+    )
+    return {"at_least_one": at_least_one}
+
+
+def label_set_result(predictor, explainer, text: str, probs: np.ndarray, options: dict) -> None:
+    """A multi-label prediction: the labels given, and each label's probability against its threshold."""
+    import streamlit as st
+
+    table = label_table(predictor, probs[0], **options)
+    st.subheader(given_labels(table))
+    st.dataframe(table, hide_index=True)
+    st.caption('"Why this label?" explanations are for single-label models.')
+
+
+VIEWS = {  # problem_type -> (sidebar controls, the view of one prediction)
+    SingleLabel.problem_type: (one_label_controls, one_label_result),
+    MultiLabel.problem_type: (label_set_controls, label_set_result),
+}
+
+
+# ----------------------------------------------------------------------------- the page
+
+
 def page(model_path: str, quantize: str = "none") -> None:
     import streamlit as st
 
     from textcls.data import DataError
-    from textcls.explain import ExplainError
     from textcls.inference import load_predictor
     from textcls.model_card import describe_layout
 
@@ -186,47 +258,18 @@ def page(model_path: str, quantize: str = "none") -> None:
     predictor = get_predictor(model_path, quantize)
     # Integrated Gradients needs gradients, which int8 layers do not give: explain with full precision
     explainer = get_predictor(model_path, "none") if predictor.quantized else predictor
+    controls, show_result = VIEWS[predictor.task.problem_type]
     st.title("Text classifier")
-    threshold, at_least_one = 0.0, False
-    if predictor.multi_label:
-        at_least_one = st.sidebar.checkbox("At least one label (the top-scoring one when none passes)")
-        st.sidebar.caption(
-            "Multi-label: each label has its own probability (sigmoid) and is given when it reaches that "
-            "label's threshold (tuned on the validation split)."
-        )
-    else:
-        manual = st.sidebar.slider("Uncertain below confidence", 0.0, 1.0, DEFAULT_UNCERTAIN_BELOW, 0.05)
-        target = st.sidebar.number_input(
-            "Target precision (0 = off; used when the slider is 0)", 0.0, 1.0, stored_target(predictor), 0.01
-        )
-        threshold, why = uncertain_threshold(predictor, target, manual)
-        st.sidebar.caption(f"Probabilities are calibrated (temperature {predictor.temperature:.3f}). {why}.")
+    options = controls(predictor)
     history = st.session_state.setdefault("history", [])
 
     text = st.text_area("Text to classify")
     if st.button("Classify") and text.strip():
         st.session_state["last"] = predictor.predict_probs([text])
-        last = st.session_state["last"]
-        row = predictor.results([text], last, uncertain_below=threshold, at_least_one=at_least_one).iloc[0]
+        row = predictor.results([text], st.session_state["last"], **options).iloc[0]
         history.append(history_entry(text, row))
-    if "last" in st.session_state and text.strip() and predictor.multi_label:
-        table = label_table(predictor, st.session_state["last"][0], at_least_one)
-        st.subheader(given_labels(table))
-        st.dataframe(table, hide_index=True)
-        st.caption('"Why this label?" explanations are for single-label models.')
-    elif "last" in st.session_state and text.strip():  # stays shown while the rest of the page is used
-        probs = st.session_state["last"]
-        row = predictor.results([text], probs, uncertain_below=threshold).iloc[0]
-        if row["label"] == "UNCERTAIN":
-            st.warning(f"Uncertain (best guess {predictor.label_names[int(probs[0].argmax())]})")
-        st.subheader(f"Label: {row['label']}")
-        st.metric("Confidence", f"{row['confidence']:.3f}")
-        st.bar_chart(pd.DataFrame({"probability": probs[0]}, index=predictor.label_names))
-        with st.expander("Why this label?"):
-            try:
-                st.html(why_html(st.session_state.setdefault("why", {}), explainer, text))
-            except ExplainError as err:  # e.g. Captum is not installed
-                st.info(str(err))
+    if "last" in st.session_state and text.strip():  # stays shown while the rest of the page is used
+        show_result(predictor, explainer, text, st.session_state["last"], options)
 
     st.header("Classify a file")
     upload = st.file_uploader("CSV or JSONL", type=["csv", "jsonl", "json"])
@@ -245,7 +288,7 @@ def page(model_path: str, quantize: str = "none") -> None:
                 cache, predictor, upload.getvalue(), column, texts, lambda done: bar.progress(done)
             )
             bar.empty()
-            results = predictor.results(texts, probs, uncertain_below=threshold, at_least_one=at_least_one)
+            results = predictor.results(texts, probs, **options)
             st.dataframe(results)
             st.download_button("Download results (CSV)", results.to_csv(index=False), "predictions.csv")
 
@@ -263,10 +306,8 @@ def page(model_path: str, quantize: str = "none") -> None:
     st.write("Quantization:", predictor.quantized or "none (as trained)")
     # the predictor already reads texts this way: shown so a user knows what a long text's answer rests on
     st.write("Long texts:", describe_layout(predictor.layout, predictor.chunk_pooling))
-    if predictor.multi_label:
-        st.write("Thresholds:", dict(zip(predictor.label_names, predictor.thresholds.values, strict=True)))
-    else:
-        st.write("Temperature:", predictor.temperature)
+    for name, value in predictor.task.rule_facts().items():  # the temperature, or each label's threshold
+        st.write(f"{name}:", value)
     if predictor.metrics:
         st.subheader("Test metrics")
         st.json(predictor.metrics)

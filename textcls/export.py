@@ -1,14 +1,14 @@
 """`textcls export`: a checkpoint in, a standard Hugging Face model folder out (optionally ONNX too).
 
 The folder loads with `transformers.pipeline("text-classification", model=folder)`, with
-`textcls predict --ckpt_path folder`, and in the web app. A multi-label model's config says
-`problem_type: multi_label_classification`, so `pipeline` applies a sigmoid per label, as textcls
-does; its per-label thresholds travel in thresholds.json (it has no temperature: calibration.json is
-single-label only). A model trained on windows or on the end of its texts reads texts in a way
-`pipeline` cannot; its model card (textcls/model_card.py) says so and shows the textcls call. A
-model with textcls's pooled head (`model.pooling` cls or mean) carries that head's code
-(`modeling_textcls.py`, named in config.json's `auto_map`): transformers loads it with
-`trust_remote_code=True`, offline.
+`textcls predict --ckpt_path folder`, and in the web app. The config names the model's `problem_type`
+(its task, textcls/tasks/): for a multi-label model `pipeline` then applies a sigmoid per label, as
+textcls does. The task's decision rule travels in its own file: a single-label model's temperature in
+calibration.json, a multi-label model's per-label thresholds in thresholds.json. A model trained on
+windows or on the end of its texts reads texts in a way `pipeline` cannot; its model card
+(textcls/model_card/) says so and shows the textcls call. A model with textcls's pooled head
+(`model.pooling` cls or mean) carries that head's code (`modeling_textcls.py`, named in config.json's
+`auto_map`): transformers loads it with `trust_remote_code=True`, offline.
 """
 
 import json
@@ -22,19 +22,11 @@ import numpy as np
 import torch
 
 from textcls import pooled_model
-from textcls.checkpoint import (
-    CALIBRATION_FILE,
-    CONFUSION_MATRIX_FILE,
-    THRESHOLDS_FILE,
-    file_sha256,
-    is_exported_folder,
-    measured_checkpoint,
-)
+from textcls.checkpoint import CONFUSION_MATRIX_FILE, file_sha256, is_exported_folder, measured_checkpoint
 from textcls.inference import Predictor, load_predictor
 from textcls.model_card import model_card
 from textcls.pooled_model import PooledTextClassifier
 from textcls.quantize import check_quantize
-from textcls.thresholds import decide
 
 ONNX_FILE = "model.onnx"
 ONNX_INT8_FILE = "model.int8.onnx"  # onnxruntime's dynamic int8 quantization of model.onnx
@@ -85,11 +77,9 @@ def export(
         raise ExportError(f"'{ckpt_path}' is already an exported folder: pass a checkpoint file")
     predictor = load_predictor(ckpt_path)
     if target_precision is not None:
-        if predictor.multi_label:
-            raise ExportError(
-                "--target_precision is for single-label models: a multi-label model decides each label by "
-                f"its threshold ({THRESHOLDS_FILE})"
-            )
+        refused = predictor.task.refuses(["--target_precision"])
+        if refused:
+            raise ExportError(refused)
         if predictor.calibration is None:
             raise ExportError(f"'{ckpt_path}' stores no validation confidences to choose a cut-off from")
         predictor.calibration.target_precision = target_precision
@@ -135,7 +125,7 @@ def export(
 
 def write_folder(predictor: Predictor, folder: Path) -> None:
     """Weights (safetensors), config with id2label/label2id (and the problem type), tokenizer, the
-    calibration (single-label) or thresholds (multi-label), report files and model card."""
+    task's decision rule (calibration.json or thresholds.json), report files and model card."""
     if isinstance(predictor.model, PooledTextClassifier):
         # not an architecture transformers knows: the folder carries the head's code and names it
         predictor.model.config.auto_map = {
@@ -149,12 +139,9 @@ def write_folder(predictor: Predictor, folder: Path) -> None:
     (folder / "training_settings.json").write_text(
         json.dumps(predictor.hparams, indent=2, default=str), encoding="utf-8"
     )
-    if predictor.calibration is not None:
-        state = predictor.calibration.to_dict(tensors=False)
-        (folder / CALIBRATION_FILE).write_text(json.dumps(state), encoding="utf-8")
-    if predictor.thresholds is not None:
-        state = predictor.thresholds.to_dict()
-        (folder / THRESHOLDS_FILE).write_text(json.dumps(state, indent=2), encoding="utf-8")
+    rule = predictor.task.rule_json()
+    if rule is not None:
+        (folder / predictor.task.rule_file).write_text(rule, encoding="utf-8")
     for path in (predictor.metrics_path, predictor.confusion_matrix_path):
         if path is not None:
             shutil.copyfile(path, folder / path.name)
@@ -219,9 +206,8 @@ def onnx_probs(session, predictor: Predictor, texts: list[str], batch_size: int 
 def check_onnx(predictor: Predictor, path: Path, texts: list[str], reference: np.ndarray) -> None:
     """Print how often the ONNX model at `path` agrees with PyTorch; ExportError below 99.5%."""
     agreement = onnx_agreement(predictor, path, texts, reference)
-    what = "label sets" if predictor.multi_label else "labels"
     print(
-        f"ONNX Runtime ({path.name}) agrees with PyTorch on the {what} of {agreement:.2%} of {len(texts)} texts"
+        f"ONNX Runtime ({path.name}) agrees with PyTorch on the {predictor.task.decision_unit()} of {agreement:.2%} of {len(texts)} texts"
     )
     if agreement < MIN_ONNX_AGREEMENT:
         raise ExportError(f"ONNX agreement of {path.name} {agreement:.2%} is below {MIN_ONNX_AGREEMENT:.1%}")
@@ -231,15 +217,14 @@ def onnx_agreement(
     predictor: Predictor, path: Path, texts: list[str], reference: np.ndarray | None = None
 ) -> float:
     """Share of texts on which ONNX Runtime and PyTorch (`reference` probabilities, computed when not
-    given) predict the same label; for a multi-label model, the same label set (every label's
-    decision at its threshold equal: stricter than counting (text, label) decisions, of which most
-    are easy negatives)."""
+    given) decide alike, as the task decides: the same label; for a multi-label model, the same label
+    set (every label's decision at its threshold equal: stricter than counting (text, label)
+    decisions, of which most are easy negatives)."""
     torch_probs = predictor.predict_probs(texts) if reference is None else reference
     ort_probs = onnx_probs(onnx_session(path), predictor, texts)
-    if predictor.multi_label:
-        same = decide(torch_probs, predictor.thresholds) == decide(ort_probs, predictor.thresholds)
-        return float(same.all(-1).float().mean())
-    return float((torch_probs.argmax(-1) == ort_probs.argmax(-1)).mean())
+    same = predictor.task.decisions(torch_probs) == predictor.task.decisions(ort_probs)
+    # one decision per text, or one per (text, label): a text agrees when all of its decisions do
+    return float(same.all(axis=tuple(range(1, same.ndim))).mean())
 
 
 # ----------------------------------------------------------------------------- command line

@@ -2,6 +2,7 @@
 cross-entropy, and one probability threshold per label tuned on the validation split
 (textcls/thresholds.py). A text's labels are a sorted tuple of names (textcls/data/multilabel.py)."""
 
+import json
 from collections.abc import Mapping
 
 import numpy as np
@@ -208,6 +209,36 @@ class MultiLabel:
         logs["val/f1_macro_at_threshold"] = fixed["f1_macro"]
         alert = cardinality_alert(float(targets.sum(1).mean()), float(decided.sum(1).mean()))
         return logs, {"cardinality": f"Warning: validation split: {alert}"} if alert else {}
+
+    # ------------------------------------------------------------------ export, model card and app
+
+    def rule_json(self) -> str:
+        """thresholds.json's text: the thresholds, indented."""
+        return json.dumps(self.rule_state(), indent=2)
+
+    def decision_unit(self) -> str:
+        """What a text's decision is, in the plural, for messages ("agrees on the label sets of ...")."""
+        return "label sets"
+
+    def card_use(self, backbone: str, remote: str) -> list[str]:
+        """The model card's opening line and `pipeline` snippet (`remote`: `pipeline`'s extra arguments)."""
+        from textcls.model_card.multi_label import use_lines  # lazily: importing a task stays light
+
+        return use_lines(self.label_names, backbone, remote, self.problem_type)
+
+    def card_rule(self) -> list[str]:
+        """The model card's section on the decision rule: the thresholds table."""
+        from textcls.model_card.multi_label import threshold_lines  # lazily: importing a task stays light
+
+        return threshold_lines(self.label_names, self.thresholds)
+
+    def card_data_keys(self) -> list[str]:
+        """The data settings the model card lists besides every model's: how label sets were read."""
+        return ["multi_label", "label_columns", "label_separator"]
+
+    def rule_facts(self) -> dict:
+        """The decision rule, as the app's model facts show it."""
+        return {"Thresholds": dict(zip(self.label_names, self.thresholds.values, strict=True))}
 
     def rule_state(self, tensors: bool = True) -> dict:
         """The thresholds, for a checkpoint or thresholds.json."""

@@ -2,6 +2,7 @@
 temperature fitted on the validation split (textcls/calibration.py) that also turns a target precision
 into a confidence cut-off."""
 
+import json
 from collections.abc import Mapping
 
 import numpy as np
@@ -161,6 +162,38 @@ class SingleLabel:
         if self.calibration.note:
             notes["temperature"] = f"Calibration: {self.calibration.note}: temperature 1, the raw softmax"
         return {"val/temperature": self.calibration.temperature}, notes
+
+    # ------------------------------------------------------------------ export, model card and app
+
+    def rule_json(self) -> str | None:
+        """calibration.json's text: the calibration (None: there is none, and no file)."""
+        if self.calibration is None:
+            return None
+        return json.dumps(self.calibration.to_dict(tensors=False))
+
+    def decision_unit(self) -> str:
+        """What a text's decision is, in the plural, for messages ("agrees on the labels of ...")."""
+        return "labels"
+
+    def card_use(self, backbone: str, remote: str) -> list[str]:
+        """The model card's opening line and `pipeline` snippet (`remote`: `pipeline`'s extra arguments)."""
+        from textcls.model_card.single_label import use_lines  # lazily: importing a task stays light
+
+        return use_lines(self.label_names, backbone, remote)
+
+    def card_rule(self) -> list[str]:
+        """The model card's section on the decision rule: the calibration, where there is one."""
+        from textcls.model_card.single_label import confidence_lines  # lazily: importing a task stays light
+
+        return confidence_lines(self.calibration)
+
+    def card_data_keys(self) -> list[str]:
+        """The data settings the model card lists besides every model's: none."""
+        return []
+
+    def rule_facts(self) -> dict:
+        """The decision rule, as the app's model facts show it."""
+        return {"Temperature": self.temperature}
 
     def rule_state(self, tensors: bool = True) -> dict | None:
         """The calibration, for a checkpoint (tensors) or calibration.json; None when there is no record."""

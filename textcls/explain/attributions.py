@@ -1,4 +1,4 @@
-"""Why this label: per-word attributions with Integrated Gradients, and the `textcls explain` command.
+"""Why this label: per-word attributions with Integrated Gradients.
 
 Integrated Gradients (Captum's `LayerIntegratedGradients`) on the word-embedding layer: the
 predicted label's logit is integrated along the straight line from a baseline input to the text in
@@ -8,36 +8,25 @@ embedding dimensions) are summed into words with the fast tokenizer's `word_ids(
 BPE backbones both give one score per word. Completeness: the scores add up to logit(text) minus
 logit(baseline); what they miss is the convergence delta, reported with every explanation.
 Captum is used rather than hand-written gradients: it is PyTorch's maintained attribution library, and
-it batches the interpolation steps and computes the delta. Display and files: textcls/explain_view.py.
+it batches the interpolation steps and computes the delta. Display and files: textcls/explain/view.py.
 """
 
 import inspect
-import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal
 
-import numpy as np
-import pandas as pd
 import torch
 
-from textcls.checkpoint import default_logger, resolve_ckpt_path
-from textcls.explain_view import Explanation, WordScore, format_text, write_explanations
-from textcls.inference import Predictor, load_predictor
+from textcls.explain.view import Explanation, WordScore
+from textcls.inference import Predictor
 from textcls.long_text import TextLayout
 from textcls.tasks import SINGLE_LABEL, Task, task_for
 
 DEFAULT_STEPS = 50
 DEFAULT_INTERNAL_BATCH = 16  # interpolated inputs per forward/backward pass: bounds the memory
-REPORT_STEPS = 25  # the test report explains up to 20 texts: half the steps keep that to seconds on CPU
 
 
 class ExplainError(ValueError):
     """An explanation that cannot be made as asked."""
-
-
-# ----------------------------------------------------------------------------- attributions
 
 
 def baseline_ids(input_ids: torch.Tensor, tokenizer) -> torch.Tensor:
@@ -188,134 +177,3 @@ def explain_predictor(predictor: Predictor, texts: Sequence[str], **kwargs) -> l
         task=predictor.task,
         **kwargs,
     )
-
-
-# ----------------------------------------------------------------------------- the test report
-
-
-def explain_mistakes(
-    folder: Path,
-    test: pd.DataFrame,
-    probs: np.ndarray,
-    label_names: list[str],
-    model,
-    tokenizer,
-    max_length: int,
-    task: Task,
-    top: int,
-    n_steps: int,
-) -> Path:
-    """explanations.html (and .json) in `folder`: the `top` most confident mistakes of the test report,
-    in misclassified.csv's order, each explained for the label the model wrongly gave it."""
-    predicted = probs.argmax(1)
-    table = pd.DataFrame({"text": test["text"], "true": test["label"], "pred": predicted, "p": probs.max(1)})
-    wrong = table[table["true"].to_numpy() != np.asarray(label_names)[predicted]]
-    wrong = wrong.sort_values("p", ascending=False, kind="stable").head(top)
-    explanations = explain_texts(
-        model, tokenizer, wrong["text"].tolist(), label_names, max_length, n_steps,
-        targets=wrong["pred"].tolist(), task=task,
-    )  # fmt: skip
-    for e, true in zip(explanations, wrong["true"], strict=True):
-        e.true_label = str(true)
-    path = folder / "explanations.html"
-    write_explanations(explanations, path, n_steps, f"Why these mistakes: the {len(wrong)} most confident")
-    return path
-
-
-# ----------------------------------------------------------------------------- the command
-
-
-@dataclass
-class TextFile:
-    """Texts to explain from a file.
-
-    Args:
-        predict_file: A CSV, TSV, JSONL/JSON or Parquet file of texts (default: the config's data.predict_file).
-        text_column: Its text column (default: the config's, else the checkpoint's, else `text`).
-    """
-
-    predict_file: str | None = None
-    text_column: str | None = None
-
-
-def config_settings(config: str) -> tuple[object, dict]:
-    """A fit config's trainer settings (where its runs are, as `fit` names them) and its data section."""
-    import yaml
-    from jsonargparse import Namespace
-
-    if not Path(config).is_file():
-        raise ExplainError(f"config '{config}' does not exist")
-    settings = yaml.safe_load(Path(config).read_text(encoding="utf-8")) or {}
-    trainer = settings.get("trainer") or {}
-    logger = trainer.get("logger") or default_logger(Path(config).stem)
-    root = trainer.get("default_root_dir")
-    return Namespace(trainer=Namespace(logger=logger, default_root_dir=root)), settings.get("data") or {}
-
-
-def explain_cli(
-    ckpt_path: str,
-    text: list[str] | None = None,
-    data: TextFile = TextFile(),  # noqa: B008 (never changed: read only)
-    config: str | None = None,
-    output_path: str = "explanations.html",
-    format: Literal["html", "text"] = "html",
-    n_steps: int = DEFAULT_STEPS,
-    internal_batch_size: int = DEFAULT_INTERNAL_BATCH,
-    top_k: int = 8,
-) -> None:
-    """Explain predictions word by word: which words pushed the model towards its label (Integrated
-    Gradients on the word embeddings, Captum). Writes a self-contained HTML page (words shaded green
-    towards the label, red away from it; hover for the score) and a JSON file of the raw scores next to it.
-
-    Args:
-        ckpt_path: `best` or `last` (of the newest run of --config), a checkpoint file or an exported folder.
-        text: A text to explain; repeat --text for several.
-        data: Texts from a file instead (--data.predict_file, --data.text_column).
-        config: The fit config whose runs `best`/`last` refer to (also supplies data.predict_file).
-        output_path: The HTML file to write; the JSON file gets the same name with `.json`.
-        format: `html` writes the files; `text` prints the top words in the terminal instead.
-        n_steps: Integration steps: more give a smaller convergence delta and take proportionally longer.
-        internal_batch_size: Interpolated inputs per forward pass (lower it to save memory).
-        top_k: Words shown for and against the label with --format text.
-    """
-    if text is not None and not all(t.strip() for t in text):
-        # predict drops empty texts; an explanation of one would give a label to nothing
-        raise ExplainError('--text is empty: pass the text to explain (--text "...")')
-    cfg, config_data = config_settings(config) if config else (None, {})
-    if ckpt_path in ("best", "last"):
-        if cfg is None:
-            raise ExplainError(f"--ckpt_path {ckpt_path} needs --config (the fit config of the run)")
-        ckpt_path = str(resolve_ckpt_path(ckpt_path, cfg))
-    elif not Path(ckpt_path).exists():
-        raise ExplainError(
-            f"--ckpt_path '{ckpt_path}' does not exist: pass best|last, a checkpoint or a folder"
-        )
-    predictor = load_predictor(ckpt_path)
-    texts = list(text or []) or read_texts(data, config_data, predictor)
-    explanations = explain_predictor(
-        predictor, texts, n_steps=n_steps, internal_batch_size=internal_batch_size
-    )
-    if format == "text":
-        print(format_text(explanations, top_k))
-        return
-    path = Path(output_path)
-    json_path = write_explanations(explanations, path, n_steps, f"Why this label: {Path(ckpt_path).name}")
-    print(f"Wrote {path} and {json_path}", file=sys.stderr)
-
-
-def read_texts(data: TextFile, config_data: dict, predictor: Predictor) -> list[str]:
-    """The texts of --data.predict_file (or the config's), empty ones left out."""
-    from textcls.data import read_table
-    from textcls.data.io import clean_split
-
-    path = data.predict_file or config_data.get("predict_file")
-    if not path:
-        raise ExplainError('nothing to explain: pass --text "..." (repeatable) or --data.predict_file FILE')
-    column = (
-        data.text_column
-        or config_data.get("text_column")
-        or predictor.hparams.get("data", {}).get("text_column")
-        or "text"
-    )
-    frame, _ = clean_split(read_table(path), "explain", {"text": column})
-    return frame["text"].tolist()

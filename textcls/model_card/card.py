@@ -3,10 +3,11 @@ long texts, its data, test metrics and training settings.
 
 A model trained on windows (`data.long_text: chunks`) or on the end of its texts (`tail`, `head_tail`)
 reads texts in a way `transformers.pipeline` cannot (it keeps the first tokens): the card says so and
-shows the textcls call that reads them as in training.
+shows the textcls call that reads them as in training. What differs by kind of task (the opening
+line and `pipeline` snippet, the section on its decision rule, the data settings listed) the task
+supplies (`card_use`, `card_rule`, `card_data_keys`), from its own module in this package.
 """
 
-from textcls.checkpoint import CALIBRATION_FILE, THRESHOLDS_FILE
 from textcls.inference import Predictor
 from textcls.long_text import TextLayout
 
@@ -24,20 +25,18 @@ def model_card(predictor: Predictor) -> str:
         "",
         "# Text classifier",
         "",
-        *_use_lines(predictor, backbone),
+        *predictor.task.card_use(backbone, _remote(predictor)),
         *_head_lines(predictor),
         *_layout_lines(predictor),
-        *_confidence_lines(predictor),
-        *_threshold_lines(predictor),
+        *predictor.task.card_rule(),
         "## Data",
         "",
     ]
     for key in ("train_file", "val_file", "test_file", "dataset_name", "dataset_config_name"):
         if data_hp.get(key):
             lines.append(f"- {key}: `{data_hp[key]}`")
-    keys = ["val_fraction", "test_fraction", "train_sample", "text_column", "label_column", "seed"]
-    if predictor.multi_label:
-        keys[-1:-1] = ["multi_label", "label_columns", "label_separator"]
+    keys = ["val_fraction", "test_fraction", "train_sample", "text_column", "label_column"]
+    keys += [*predictor.task.card_data_keys(), "seed"]
     for key in keys:
         if key in data_hp and data_hp[key] is not None:
             lines.append(f"- {key}: {data_hp[key]}")
@@ -70,43 +69,6 @@ def model_card(predictor: Predictor) -> str:
             lines.append(f"- checkpoint {key}: {predictor.hparams[key]}")
     lines += ["", "Exported with `textcls export` from `" + str(predictor.source) + "`.", ""]
     return "\n".join(lines)
-
-
-def _use_lines(predictor: Predictor, backbone: str) -> list[str]:
-    names = ", ".join(f"`{n}`" for n in predictor.label_names)
-    if not predictor.multi_label:
-        return [
-            f"Fine-tuned from `{backbone}` with textcls to classify text into "
-            f"{len(predictor.label_names)} classes: {names}.",
-            "",
-            "## Use",
-            "",
-            "```python",
-            "from transformers import pipeline",
-            f'classify = pipeline("text-classification", model="path/to/this/folder"{_remote(predictor)})',
-            'classify(["some text"], top_k=None, truncation=True)  # all class probabilities',
-            "```",
-            "",
-        ]
-    return [
-        f"Fine-tuned from `{backbone}` with textcls for multi-label classification: a text gets any "
-        f"number of these {len(predictor.label_names)} labels: {names}. Each label has its own "
-        "probability (a sigmoid, `problem_type: multi_label_classification`), and a text gets every "
-        f"label whose probability reaches that label's threshold ({THRESHOLDS_FILE}).",
-        "",
-        "## Use",
-        "",
-        "```python",
-        "import json",
-        "from transformers import pipeline",
-        f'classify = pipeline("text-classification", model="path/to/this/folder"{_remote(predictor)})',
-        'thresholds = json.load(open("path/to/this/folder/thresholds.json"))["values"]',
-        "scores = classify(['some text'], top_k=None, truncation=True)[0]  # each label's probability",
-        "cutoff = {classify.model.config.id2label[i]: t for i, t in enumerate(thresholds)}",
-        'labels = [s["label"] for s in scores if s["score"] >= cutoff[s["label"]]]',
-        "```",
-        "",
-    ]
 
 
 def _head_lines(predictor: Predictor) -> list[str]:
@@ -168,49 +130,6 @@ def _layout_lines(predictor: Predictor) -> list[str]:
         "```",
         "",
         f"Or: {command}.",
-        "",
-    ]
-
-
-def _threshold_lines(predictor: Predictor) -> list[str]:
-    if predictor.thresholds is None:
-        return []
-    t = predictor.thresholds
-    tuned = t.tuned or [False] * len(t.values)
-    positives = t.positives or [None] * len(t.values)
-    lines = [
-        "## Thresholds",
-        "",
-        "Each label's probability cut-off: tuned to the best F1 on the validation split, or the global "
-        "`model.threshold` where it was not tuned (tuning off, or too few validation positives). "
-        "`textcls predict --prediction.at_least_one true` gives a text with no label its top-scoring one.",
-        "",
-        "| label | threshold | tuned | validation positives |",
-        "|---|---|---|---|",
-    ]
-    rows = zip(predictor.label_names, t.values, tuned, positives, strict=True)
-    lines += [f"| {n} | {v:.4f} | {'yes' if k else 'no'} | {'' if p is None else p} |" for n, v, k, p in rows]
-    return [*lines, ""]
-
-
-def _confidence_lines(predictor: Predictor) -> list[str]:
-    if predictor.calibration is None:
-        return []
-    t = predictor.calibration.temperature
-    if predictor.calibration.note:
-        note = predictor.calibration.note
-        return [
-            "## Confidence",
-            "",
-            f"Probabilities are the raw softmax, as `pipeline` returns them: {note}.",
-            "",
-        ]
-    return [
-        "## Confidence",
-        "",
-        f"textcls calibrates probabilities by temperature scaling: softmax(logits / {t:.4f}), the temperature",
-        f"fitted on the validation split ({CALIBRATION_FILE}). `pipeline` alone returns the raw softmax;",
-        f"`pipeline(..., function_to_apply='none')` gives the logits to divide by {t:.4f}.",
         "",
     ]
 
