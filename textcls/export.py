@@ -132,6 +132,7 @@ def write_folder(predictor: Predictor, folder: Path) -> None:
             "AutoModelForSequenceClassification": f"{REMOTE_MODULE}.PooledTextClassifier"
         }
         shutil.copyfile(pooled_model.__file__, folder / f"{REMOTE_MODULE}.py")
+    predictor.task.export_weights(predictor.model)  # a folder's network answers alone, as `pipeline` reads it
     predictor.model.save_pretrained(folder, safe_serialization=True)
     # the exported tokenizer truncates where training did (with `truncation=True`)
     predictor.tokenizer.model_max_length = predictor.max_length
@@ -163,18 +164,22 @@ def export_onnx(predictor: Predictor, path: Path) -> None:
             super().__init__()
             self.model = model
 
-        def forward(self, input_ids, attention_mask):
-            return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+        def forward(self, input_ids, attention_mask, token_type_ids=None):
+            segments = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+            return self.model(input_ids=input_ids, attention_mask=attention_mask, **segments).logits
 
-    example = predictor.encode(["an example text to trace", "and a second, longer example text to trace"])
+    texts = ["an example text to trace", "and a second, longer example text to trace"]
+    example = predictor.encode([(t, t[::-1]) for t in texts] if predictor.reads_pairs else texts)
+    # the segment ids of a pair, where the backbone takes them, are an input of their own
+    names = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in example]
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
     dims = {0: batch, 1: seq}
     program = torch.onnx.export(
         Logits(predictor.model).eval(),
-        (example["input_ids"], example["attention_mask"]),
-        input_names=["input_ids", "attention_mask"],
+        tuple(example[k] for k in names),
+        input_names=names,
         output_names=["logits"],
-        dynamic_shapes={"input_ids": dims, "attention_mask": dims},
+        dynamic_shapes={k: dims for k in names},
         dynamo=True,
         verbose=False,
     )
@@ -195,7 +200,7 @@ def onnx_probs(session, predictor: Predictor, texts: list[str], batch_size: int 
     for start in range(0, len(texts), batch_size):
         part = texts[start : start + batch_size]
         enc = predictor.encode(part)
-        inputs = {k: enc[k].numpy() for k in ("input_ids", "attention_mask")}
+        inputs = {k: v.numpy() for k, v in enc.items() if k != "owner"}
         (logits,) = session.run(None, inputs)
         logits = predictor.text_logits(torch.from_numpy(logits), enc, len(part))
         # calibrated (or a sigmoid per label), exactly as the PyTorch predictor
@@ -205,10 +210,9 @@ def onnx_probs(session, predictor: Predictor, texts: list[str], batch_size: int 
 
 def check_onnx(predictor: Predictor, path: Path, texts: list[str], reference: np.ndarray) -> None:
     """Print how often the ONNX model at `path` agrees with PyTorch; ExportError below 99.5%."""
-    agreement = onnx_agreement(predictor, path, texts, reference)
-    print(
-        f"ONNX Runtime ({path.name}) agrees with PyTorch on the {predictor.task.decision_unit()} of {agreement:.2%} of {len(texts)} texts"
-    )
+    ort_probs = onnx_probs(onnx_session(path), predictor, texts)
+    agreement, words = predictor.task.agreement(reference, ort_probs)
+    print(f"ONNX Runtime ({path.name}) agrees with PyTorch {words}")
     if agreement < MIN_ONNX_AGREEMENT:
         raise ExportError(f"ONNX agreement of {path.name} {agreement:.2%} is below {MIN_ONNX_AGREEMENT:.1%}")
 
@@ -217,14 +221,11 @@ def onnx_agreement(
     predictor: Predictor, path: Path, texts: list[str], reference: np.ndarray | None = None
 ) -> float:
     """Share of texts on which ONNX Runtime and PyTorch (`reference` probabilities, computed when not
-    given) decide alike, as the task decides: the same label; for a multi-label model, the same label
-    set (every label's decision at its threshold equal: stricter than counting (text, label)
-    decisions, of which most are easy negatives)."""
+    given) agree, as the task compares them: the same label, the same label set, a score within a
+    tolerance."""
     torch_probs = predictor.predict_probs(texts) if reference is None else reference
     ort_probs = onnx_probs(onnx_session(path), predictor, texts)
-    same = predictor.task.decisions(torch_probs) == predictor.task.decisions(ort_probs)
-    # one decision per text, or one per (text, label): a text agrees when all of its decisions do
-    return float(same.all(axis=tuple(range(1, same.ndim))).mean())
+    return predictor.task.agreement(torch_probs, ort_probs)[0]
 
 
 # ----------------------------------------------------------------------------- command line

@@ -23,6 +23,7 @@ from textcls.predictions import row_names
 
 QUANTILE_BINS = 10  # splits textcls makes are stratified on this many quantile bins of the target
 TARGET_SCALING_FILE = "target_scaling.json"
+AGREEMENT_TOLERANCE = 0.05  # of the scores' standard deviation: ONNX (or int8) and PyTorch scores agree
 # what only classifiers take: each stops a regression with one line
 CLASSIFIER_OPTIONS = ("class_weights", "label_smoothing", "threshold", "uncertain_below", "target_precision")
 
@@ -214,6 +215,27 @@ class Regression:
         return (
             f"Pearson {metrics['pearson']:.4f}, Spearman {metrics['spearman']:.4f}, MSE {metrics['mse']:.4f}"
         )
+
+    # ------------------------------------------------------------------ export
+
+    def agreement(self, reference: np.ndarray, other: np.ndarray) -> tuple[float, str]:
+        """The share of texts whose two scores (PyTorch and ONNX) differ by at most `AGREEMENT_TOLERANCE`
+        of the reference scores' standard deviation, and in words with the largest difference."""
+        difference = np.abs(np.asarray(reference) - np.asarray(other))[:, 0]
+        tolerance = AGREEMENT_TOLERANCE * float(np.std(reference)) or 1e-6
+        share = float((difference <= tolerance).mean()) if len(difference) else 1.0
+        largest = float(difference.max()) if len(difference) else 0.0
+        return (
+            share,
+            f"within {tolerance:.3g} on {share:.2%} of {len(difference)} texts (max absolute difference {largest:.3g})",
+        )
+
+    def export_weights(self, model) -> None:
+        """Fold the standardisation into the output layer: a folder's network answers in the target's units."""
+        # lazily: importing a task stays light
+        from textcls.backbone import output_layer
+
+        self.fold_scaling(output_layer(model))
 
     def refuses(self, options: list[str]) -> str | None:
         """Class weights, label smoothing, thresholds and confidence cut-offs are for classifiers."""

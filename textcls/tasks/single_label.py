@@ -171,9 +171,15 @@ class SingleLabel:
             return None
         return json.dumps(self.calibration.to_dict(tensors=False))
 
-    def decision_unit(self) -> str:
-        """What a text's decision is, in the plural, for messages ("agrees on the labels of ...")."""
-        return "labels"
+    def agreement(self, reference: np.ndarray, other: np.ndarray) -> tuple[float, str]:
+        """The share of texts whose decisions two runs of the model (PyTorch and ONNX) agree on, and in words."""
+        same = np.asarray(self.decisions(reference) == self.decisions(other))
+        # one decision per text, or one per (text, label): a text agrees when all of its decisions do
+        share = float(same.all(axis=tuple(range(1, same.ndim))).mean()) if len(same) else 1.0
+        return share, f"on the labels of {share:.2%} of {len(same)} texts"
+
+    def export_weights(self, model) -> None:
+        """Nothing to change: the network's logits are what a folder's `pipeline` reads."""
 
     def card_use(self, backbone: str, remote: str) -> list[str]:
         """The model card's opening line and `pipeline` snippet (`remote`: `pipeline`'s extra arguments)."""
