@@ -30,8 +30,9 @@ from textcls.data import SPLITS, DataError, TextClassificationData
 from textcls.data.multilabel import multi_hot
 from textcls.embeddings import SentenceEncoder
 from textcls.metrics import f1_macro
-from textcls.report import write_report
-from textcls.report_multilabel import FIXED_THRESHOLD, write_multilabel_report
+from textcls.report import compose_report
+from textcls.report.multi_label import FIXED_THRESHOLD
+from textcls.tasks import task_for
 
 # name -> (title, the classifier for one value of its hyper-parameter, that parameter, values tried)
 CLASSIFIERS: dict[str, tuple[str, Callable, str, tuple]] = {
@@ -144,15 +145,17 @@ def run_baselines(
         }
         if multi_label:
             separator = data.hparams.label_separator
-            args = (frames["test"], probs, labels, thresholds, info, None, separator)
-            metrics, _ = write_multilabel_report(folder / key, *args)
+            task = task_for(data.hparams, labels, thresholds=thresholds, label_separator=separator)
+            metrics, _ = compose_report(folder / key, task, frames["test"], probs, info)
             fixed = metrics[f"at_threshold_{FIXED_THRESHOLD}"]["f1_macro"]
             scores = (
                 f"macro F1 {metrics['f1_macro']:.4f} at thresholds tuned on validation ({fixed:.4f} at "
                 f"{FIXED_THRESHOLD}), micro F1 {metrics['f1_micro']:.4f}"
             )
         else:
-            metrics, _ = write_report(folder / key, frames["test"], probs, labels, info)
+            metrics, _ = compose_report(
+                folder / key, task_for(data.hparams, labels), frames["test"], probs, info
+            )
             scores = f"accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['f1_macro']:.4f}"
         results[key] = metrics
         print(f"{info['model']}: test {scores} ({info['train_seconds']:.1f} s); report in {folder / key}")
