@@ -28,8 +28,8 @@ class TestReport(Callback):
     Probabilities are temperature-scaled by the checkpoint's temperature. For a multi-label model:
     metrics.json (at the model's thresholds and at 0.5), per_label.csv, predictions.csv,
     misclassified.csv (missing and extra labels), label_f1.png (also in TensorBoard) and report.md
-    (see textcls/report/multi_label.py). Both add by_length.csv: the score per quartile of text length
-    (textcls/report/by_length.py). The training time is the `train_seconds` the checkpoint carries
+    (textcls/report/ has a module per kind of task). Both add by_length.csv: the score per quartile of
+    text length (textcls/report/by_length.py). The training time is the `train_seconds` the checkpoint carries
     (textcls/callbacks/timing.py).
 
     Args:
