@@ -9,6 +9,7 @@ score by text length (textcls/report/by_length.py), and writes metrics.json and 
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,12 +17,15 @@ import pandas as pd
 from textcls.report.by_length import by_length_section
 from textcls.report.markdown import beaten_by, markdown_head, md_table
 
+if TYPE_CHECKING:  # the tasks import this package's per-kind modules when they run
+    from textcls.tasks import Task
+
 BASELINES_FOLDER = "baselines"
 
 
 def compose_report(
     folder: Path,
-    task,
+    task: "Task",
     test: pd.DataFrame,
     probs: np.ndarray,
     info: dict,
