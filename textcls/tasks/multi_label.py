@@ -285,6 +285,43 @@ class MultiLabel:
             f"{THRESHOLDS_FILE} in an exported folder)"
         )
 
+    # ------------------------------------------------------------------ the test report
+
+    explains_mistakes = False  # explanations are of one label per text
+    report_figure = "label_f1"  # the figure the end of `test` points to
+
+    def raw_probabilities(self, logits: torch.Tensor) -> None:
+        """None: nothing is calibrated, the thresholds decide."""
+        return None
+
+    def report_settings(self) -> dict:
+        """The global threshold and whether each label's is tuned, for the report's hyper-parameters."""
+        return {"threshold": self.threshold, "tune_thresholds": self.tune}
+
+    def report_part(self, folder, test, probs, info, raw_probs=None, target_precision=None, separator=None):
+        """Its part of the test report: scores at the thresholds and at 0.5, per-label table, label
+        cardinality, confused label pairs, mistakes (textcls/report/multi_label.py)."""
+        # lazily: importing a task stays light
+        from textcls.report.multi_label import report_part
+
+        joined_by = separator or self.label_separator
+        return report_part(folder, test, probs, self.label_names, self.thresholds, info, joined_by)
+
+    def comparison_table(self, rows: list[dict]) -> pd.DataFrame:
+        """Its columns of the report's comparison with other models: macro and micro F1, subset
+        accuracy, macro F1 at 0.5, training time."""
+        # lazily: importing a task stays light
+        from textcls.report.multi_label import comparison_table
+
+        return comparison_table(rows)
+
+    def length_score(self, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+        """The score of a group of texts (the report's length buckets): macro F1 at the thresholds."""
+        # lazily: importing a task stays light
+        from textcls.report.multi_label import length_score
+
+        return length_score(y_true, y_pred)
+
     def prediction_table(
         self,
         inputs: pd.DataFrame,

@@ -225,6 +225,42 @@ class SingleLabel:
         """Every decision option applies to one label per text."""
         return None
 
+    # ------------------------------------------------------------------ the test report
+
+    explains_mistakes = True  # the test report explains its most confident mistakes
+    report_figure = "confusion_matrix"  # the figure the end of `test` points to
+
+    def raw_probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """The softmax before the temperature: the test report measures what calibration did."""
+        return calibrated_probs(logits)
+
+    def report_settings(self) -> dict:
+        """Nothing for the report's hyper-parameters: the temperature is among its metrics."""
+        return {}
+
+    def report_part(self, folder, test, probs, info, raw_probs=None, target_precision=None, separator=None):
+        """Its part of the test report: per-class table, confusion matrix, mistakes, and the calibration
+        when `raw_probs` are given (textcls/report/single_label.py)."""
+        # lazily: importing a task stays light
+        from textcls.report.single_label import report_part
+
+        args = (folder, test, probs, self.label_names, info)
+        return report_part(*args, self.calibration, raw_probs, target_precision)
+
+    def comparison_table(self, rows: list[dict]) -> pd.DataFrame:
+        """Its columns of the report's comparison with other models: accuracy, macro F1, training time."""
+        # lazily: importing a task stays light
+        from textcls.report.single_label import comparison_table
+
+        return comparison_table(rows)
+
+    def length_score(self, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+        """The score of a group of texts (the report's length buckets): accuracy."""
+        # lazily: importing a task stays light
+        from textcls.report.single_label import length_score
+
+        return length_score(y_true, y_pred)
+
     def prediction_table(
         self,
         inputs: pd.DataFrame,
