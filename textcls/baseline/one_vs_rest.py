@@ -14,8 +14,7 @@ import numpy as np
 from sklearn.multiclass import OneVsRestClassifier
 
 from textcls.metrics import compute_multilabel_scores
-from textcls.report.multi_label import FIXED_THRESHOLD
-from textcls.thresholds import Thresholds, decide, tune_thresholds
+from textcls.thresholds import FIXED_THRESHOLD, Thresholds, decide, tune_thresholds
 
 SINGLE_LABEL_ONLY = ("zero_shot", "zero_shot_nli")
 

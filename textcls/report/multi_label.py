@@ -18,9 +18,8 @@ from textcls.data.multilabel import multi_hot
 from textcls.metrics import compute_multilabel_scores
 from textcls.report.markdown import md_table
 from textcls.report.part import ReportPart, run_record
-from textcls.thresholds import Thresholds, cardinality_alert, decide
+from textcls.thresholds import FIXED_THRESHOLD, Thresholds, cardinality_alert, decide
 
-FIXED_THRESHOLD = 0.5  # what most tools apply to every label: reported beside the tuned thresholds
 TOP_PAIRS = 10
 FIGURE = "label_f1"
 
