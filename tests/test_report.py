@@ -165,7 +165,7 @@ def test_length_buckets_are_quartiles_and_ties_stay_together():
     assert length_buckets(np.full(7, 16)).tolist() == [0] * 7  # one length: one bucket
     y_true = np.zeros(16, dtype=int)
     y_pred = np.array([0] * 4 + [0, 0, 0, 1] + [0, 1, 1, 1] + [1] * 4)  # accuracy 1, 3/4, 1/4, 0
-    table = by_length_table(lengths, y_true, y_pred, SingleLabel(["0", "1"]).length_score)
+    table = by_length_table(lengths, y_true, y_pred, SingleLabel(["0", "1"]).report_module().length_score)
     assert table["rows"].tolist() == [4, 4, 4, 4] and table["accuracy"].tolist() == [1.0, 0.75, 0.25, 0.0]
     assert table["min_tokens"].tolist() == [10, 20, 30, 40] and table["max_tokens"].tolist() == [
         13,

@@ -177,7 +177,9 @@ class Predictor:
         gets its top-scoring one) for multi-label models.
         """
         inputs = pd.DataFrame({"text": list(texts)})
-        return self.task.prediction_table(inputs, probs, uncertain_below, at_least_one)
+        return self.task.prediction_table(
+            inputs, probs, uncertain_below=uncertain_below, at_least_one=at_least_one
+        )
 
 
 def load_predictor(path: str | Path, quantize: str | None = None) -> Predictor:

@@ -36,7 +36,7 @@ def by_length_table(
     score: Callable[[np.ndarray, np.ndarray], dict[str, float]],
 ) -> pd.DataFrame:
     """One row per length bucket: its token range (`min_tokens`, `max_tokens`), `rows` and `score`
-    of its rows' targets and decisions (a task's `length_score`), shortest bucket first."""
+    of its rows' targets and decisions (the task's report module's `length_score`), shortest bucket first."""
     lengths = np.asarray(lengths)
     buckets = length_buckets(lengths)
     rows = []
@@ -61,7 +61,7 @@ def by_length_section(
         lengths: Each test text's full length in tokens, in the order of `y_true`.
         y_true: The task's targets of the test rows.
         y_pred: The task's decisions on them.
-        score: The task's `length_score`.
+        score: The `length_score` of the task's report module.
     """
     table = by_length_table(lengths, y_true, y_pred, score)
     table.to_csv(folder / FILE, index=False)

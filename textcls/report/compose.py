@@ -1,7 +1,7 @@
 """The test report composed from its sections, its two summary files written once.
 
 `compose_report` writes the report of any classifier's test predictions (the fine-tuned model through
-the `TestReport` callback, the baselines through textcls/baseline.py), so they are comparable. The
+the `TestReport` callback, the baselines through textcls/baseline/), so they are comparable. The
 task (textcls/tasks/) gives its part (its metrics, tables, figures and report.md lines, see
 `ReportPart`) and its columns of the comparison; this module adds the alerts, the comparison, the
 score by text length (textcls/report/by_length.py), and writes metrics.json and report.md.
@@ -70,12 +70,13 @@ def compose_report(
         figure.savefig(folder / f"{name}.png", dpi=100)
     lines = markdown_head(info, task.label_names, metrics["alerts"]) + part.lines
     if comparison:
-        table = task.comparison_table([*comparison, metrics])
+        table = task.report_module().comparison_table([*comparison, metrics])
         lines += ["## Comparison on the same test rows", "", md_table(table), ""]
     markdown = "\n".join(lines)
     if lengths is not None:
         y_true, y_pred = task.targets(test["label"], task.label_names), task.decisions(probs)
-        table, length_lines = by_length_section(folder, lengths, y_true, y_pred, task.length_score)
+        score = task.report_module().length_score
+        table, length_lines = by_length_section(folder, lengths, y_true, y_pred, score)
         metrics["by_length"] = table.to_dict(orient="records")
         markdown += "\n" + "\n".join(length_lines)  # the last section, after a blank line
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))

@@ -307,31 +307,19 @@ class MultiLabel:
         joined_by = separator or self.label_separator
         return report_part(folder, test, probs, self.label_names, self.thresholds, info, joined_by)
 
-    def comparison_table(self, rows: list[dict]) -> pd.DataFrame:
-        """Its columns of the report's comparison with other models: macro and micro F1, subset
-        accuracy, macro F1 at 0.5, training time."""
-        # lazily: importing a task stays light
-        from textcls.report.multi_label import comparison_table
+    def report_module(self):
+        """The report module of this kind (textcls/report/multi_label.py): its `comparison_table` (the columns
+        of the comparison with other models) and `length_score` (a group of texts' score: macro F1 at the thresholds)."""
+        from textcls.report import multi_label as module  # lazily: importing a task stays light
 
-        return comparison_table(rows)
-
-    def length_score(self, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-        """The score of a group of texts (the report's length buckets): macro F1 at the thresholds."""
-        # lazily: importing a task stays light
-        from textcls.report.multi_label import length_score
-
-        return length_score(y_true, y_pred)
+        return module
 
     def prediction_table(
-        self,
-        inputs: pd.DataFrame,
-        probs,
-        uncertain_below: float = 0.0,
-        at_least_one: bool = False,
-        separator: str | None = None,
+        self, inputs: pd.DataFrame, probs, at_least_one: bool = False, separator: str | None = None, **other
     ) -> pd.DataFrame:
         """`text` (or `id`), `labels` (joined by `separator`, default the task's), `prob_<label>` and
-        `pred_<label>` (0/1); with `at_least_one` a text where no label passes gets its top-scoring one."""
+        `pred_<label>` (0/1); with `at_least_one` a text where no label passes gets its top-scoring one.
+        Options of other kinds of task (`other`) do not apply."""
         chosen = self.decisions(probs, at_least_one)
         return label_set_table(inputs, probs, self.label_names, chosen, separator or self.label_separator)
 

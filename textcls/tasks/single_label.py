@@ -247,29 +247,18 @@ class SingleLabel:
         args = (folder, test, probs, self.label_names, info)
         return report_part(*args, self.calibration, raw_probs, target_precision)
 
-    def comparison_table(self, rows: list[dict]) -> pd.DataFrame:
-        """Its columns of the report's comparison with other models: accuracy, macro F1, training time."""
-        # lazily: importing a task stays light
-        from textcls.report.single_label import comparison_table
+    def report_module(self):
+        """The report module of this kind (textcls/report/single_label.py): its `comparison_table` (the columns
+        of the comparison with other models) and `length_score` (a group of texts' score: accuracy)."""
+        from textcls.report import single_label as module  # lazily: importing a task stays light
 
-        return comparison_table(rows)
-
-    def length_score(self, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-        """The score of a group of texts (the report's length buckets): accuracy."""
-        # lazily: importing a task stays light
-        from textcls.report.single_label import length_score
-
-        return length_score(y_true, y_pred)
+        return module
 
     def prediction_table(
-        self,
-        inputs: pd.DataFrame,
-        probs,
-        uncertain_below: float = 0.0,
-        at_least_one: bool = False,
-        separator: str | None = None,
+        self, inputs: pd.DataFrame, probs, uncertain_below: float = 0.0, **other
     ) -> pd.DataFrame:
-        """`text` (or `id`), `label` (UNCERTAIN below `uncertain_below`), `confidence`, `prob_<label>`."""
+        """`text` (or `id`), `label` (UNCERTAIN below `uncertain_below`), `confidence`, `prob_<label>`.
+        Options of other kinds of task (`other`) do not apply."""
         return prediction_table(inputs, probs, self.label_names, uncertain_below)
 
 
