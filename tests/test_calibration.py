@@ -65,7 +65,8 @@ def test_a_validation_split_without_enough_mistakes_keeps_the_raw_softmax():
 
 
 def test_the_report_says_why_the_temperature_is_1(tmp_path):
-    from textcls.report import write_report
+    from textcls.report import compose_report
+    from textcls.tasks import SingleLabel
 
     test = pd.DataFrame({"text": ["a", "b", "c", "d"], "label": ["x", "y", "x", "y"], "row": range(4)})
     probs = np.array([[0.6, 0.4], [0.3, 0.7], [0.45, 0.55], [0.2, 0.8]])
@@ -75,13 +76,16 @@ def test_the_report_says_why_the_temperature_is_1(tmp_path):
         "calibration": Calibration(1.0, np.full(50, 0.9), np.ones(50, bool), note=note),
         "target": 0.95,
     }
-    metrics, _ = write_report(tmp_path, test, probs, ["x", "y"], {"model": "m"}, None, calibration)
+    task = SingleLabel(["x", "y"], calibration=calibration["calibration"])
+    options = {"raw_probs": calibration["raw_probs"], "target_precision": calibration["target"]}
+    metrics, _ = compose_report(tmp_path, task, test, probs, {"model": "m"}, **options)
     stored = json.loads((tmp_path / "metrics.json").read_text())
     assert stored["temperature"] == metrics["temperature"] == 1.0 and stored["temperature_note"] == note
     assert f"Temperature 1.0, the raw softmax: {note}." in (tmp_path / "report.md").read_text()
     # a fitted temperature carries no note
     calibration["calibration"] = Calibration(0.7, np.full(50, 0.9), np.ones(50, bool))
-    metrics, _ = write_report(tmp_path / "fitted", test, probs, ["x", "y"], {"model": "m"}, None, calibration)
+    task = SingleLabel(["x", "y"], calibration=calibration["calibration"])
+    metrics, _ = compose_report(tmp_path / "fitted", task, test, probs, {"model": "m"}, **options)
     assert (
         "temperature_note" not in metrics
         and "Temperature 0.7" not in (tmp_path / "fitted" / "report.md").read_text()

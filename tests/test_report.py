@@ -16,8 +16,9 @@ from tests.conftest import make_rows, write_jsonl
 from tests.test_cli import run, write_config
 from textcls.callbacks import timing
 from textcls.data import TextClassificationData
+from textcls.metrics import compute_metrics
 from textcls.model import TextClassifier
-from textcls.report import TestReport, compute_metrics
+from textcls.report import TestReport
 from textcls.tasks.single_label import stage_metrics
 
 
@@ -156,14 +157,15 @@ def test_training_time_of_a_resumed_fit_includes_the_time_before(
 
 
 def test_length_buckets_are_quartiles_and_ties_stay_together():
-    from textcls.report_length import by_length_table, length_buckets
+    from textcls.report.by_length import by_length_table, length_buckets
+    from textcls.tasks import SingleLabel
 
     lengths = np.array([10, 11, 12, 13, 20, 21, 22, 23, 30, 31, 32, 33, 40, 41, 42, 90])
     assert np.bincount(length_buckets(lengths)).tolist() == [4, 4, 4, 4]
     assert length_buckets(np.full(7, 16)).tolist() == [0] * 7  # one length: one bucket
     y_true = np.zeros(16, dtype=int)
     y_pred = np.array([0] * 4 + [0, 0, 0, 1] + [0, 1, 1, 1] + [1] * 4)  # accuracy 1, 3/4, 1/4, 0
-    table = by_length_table(lengths, y_true, y_pred, multi_label=False)
+    table = by_length_table(lengths, y_true, y_pred, SingleLabel(["0", "1"]).report_module().length_score)
     assert table["rows"].tolist() == [4, 4, 4, 4] and table["accuracy"].tolist() == [1.0, 0.75, 0.25, 0.0]
     assert table["min_tokens"].tolist() == [10, 20, 30, 40] and table["max_tokens"].tolist() == [
         13,
@@ -177,18 +179,19 @@ def test_multi_label_score_by_length_is_macro_f1_at_the_thresholds(tmp_path):
     import json
 
     from textcls.metrics import compute_multilabel_scores
-    from textcls.report_length import write_by_length
+    from textcls.report import compose_report
+    from textcls.tasks import MultiLabel
     from textcls.thresholds import Thresholds
 
     rng = np.random.default_rng(0)
     labels = [("a",), ("a", "b"), ("b",), ("c",)] * 5
-    test = pd.DataFrame({"label": labels})
+    test = pd.DataFrame({"row": range(20), "text": ["t"] * 20, "label": labels})
     probs = rng.random((20, 3))
     lengths = np.arange(20) * 3 + 5
-    (tmp_path / "report.md").write_text("# Test report\n")
-    metrics = {"model": "m"}
     thresholds = Thresholds([0.3, 0.5, 0.7], [True] * 3, [])
-    table = write_by_length(tmp_path, metrics, test, probs, ["a", "b", "c"], lengths, thresholds)
+    task = MultiLabel(["a", "b", "c"], thresholds=thresholds)
+    metrics, _ = compose_report(tmp_path, task, test, probs, {"model": "m"}, lengths=lengths)
+    table = pd.DataFrame(metrics["by_length"])
     y_true = np.array([[n in row for n in "abc"] for row in labels], dtype=int)
     y_pred = (probs >= np.array([0.3, 0.5, 0.7])).astype(int)
     first = slice(0, 5)  # lengths rise with the row: the first quartile is the first 5 rows
@@ -248,7 +251,8 @@ def test_report_by_length_of_chunked_long_texts(tmp_path, tiny_backbone):
 
 
 def test_single_label_report_leads_with_a_better_baseline(tmp_path):
-    from textcls.report import write_report
+    from textcls.report import compose_report
+    from textcls.tasks import SingleLabel
 
     test = pd.DataFrame({"row": range(4), "text": ["a", "b", "c", "d"], "label": ["x", "y", "x", "y"]})
     probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.2, 0.8]])  # 3 of 4 right
@@ -259,7 +263,8 @@ def test_single_label_report_leads_with_a_better_baseline(tmp_path):
         "f1_macro": 1.0,
         "train_seconds": 1.0,
     }
-    metrics, _ = write_report(tmp_path, test, probs, ["x", "y"], {"model": "fine-tuned"}, [weaker, stronger])
+    task = SingleLabel(["x", "y"])
+    metrics, _ = compose_report(tmp_path, task, test, probs, {"model": "fine-tuned"}, [weaker, stronger])
     assert metrics["alerts"] == [
         f"TF-IDF + logistic regression scores a higher macro F1 than this model on the same test rows: "
         f"1.0000 against {metrics['f1_macro']:.4f}"

@@ -11,7 +11,7 @@ from sklearn.metrics import f1_score
 
 from tests.test_cli import run, write_config
 from textcls.metrics import compute_multilabel_scores
-from textcls.report_multilabel import confused_pairs, label_cardinality, mistakes_table, per_label_table
+from textcls.report.multi_label import confused_pairs, label_cardinality, mistakes_table, per_label_table
 from textcls.thresholds import Thresholds
 
 NAMES = ["a", "b", "c", "d"]
@@ -116,7 +116,8 @@ def test_fit_and_test_write_the_multi_label_report(tmp_path, tiny_backbone, mult
 
 
 def test_report_leads_with_over_prediction_and_a_better_baseline(tmp_path):
-    from textcls.report_multilabel import write_multilabel_report
+    from textcls.report import compose_report
+    from textcls.tasks import MultiLabel
 
     test = pd.DataFrame(
         {
@@ -129,7 +130,8 @@ def test_report_leads_with_over_prediction_and_a_better_baseline(tmp_path):
     thresholds = Thresholds([0.3] * 4, [True] * 4, [9] * 4)
     baseline = {"model": "TF-IDF + one-vs-rest logistic regression", "f1_macro": 0.9, "f1_micro": 0.9}
     info = {"model": "fine-tuned"}
-    metrics, _ = write_multilabel_report(tmp_path, test, probs, NAMES, thresholds, info, [baseline], ";")
+    task = MultiLabel(NAMES, thresholds=thresholds, label_separator=";")
+    metrics, _ = compose_report(tmp_path, task, test, probs, info, [baseline])
     assert len(metrics["alerts"]) == 2
     first_lines = (tmp_path / "report.md").read_text().splitlines()[:5]
     assert first_lines[2].startswith(
@@ -141,5 +143,5 @@ def test_report_leads_with_over_prediction_and_a_better_baseline(tmp_path):
     # a model that predicts about as many labels as there are, and beats the baseline: nothing to flag
     probs = np.where(_label_matrix(pd.Series(["a;b", "a", "c", "", "a;c"]), NAMES) > 0, 0.9, 0.1)
     weaker = {**baseline, "f1_macro": 0.5}
-    metrics, _ = write_multilabel_report(tmp_path, test, probs, NAMES, thresholds, info, [weaker], ";")
+    metrics, _ = compose_report(tmp_path, task, test, probs, info, [weaker])
     assert metrics["alerts"] == [] and "Warning" not in (tmp_path / "report.md").read_text()

@@ -189,7 +189,9 @@ class Predictor:
         """
         firsts, pairs = split_pairs(texts, self.reads_pairs)
         inputs = pd.DataFrame({"text": firsts} | ({"text_pair": pairs} if pairs is not None else {}))
-        return self.task.prediction_table(inputs, probs, uncertain_below, at_least_one)
+        return self.task.prediction_table(
+            inputs, probs, uncertain_below=uncertain_below, at_least_one=at_least_one
+        )
 
 
 def split_pairs(texts: Sequence, pairs: bool) -> tuple[list[str], list[str] | None]:

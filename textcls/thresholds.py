@@ -18,6 +18,7 @@ import torch
 from sklearn.metrics import precision_recall_curve
 
 MIN_POSITIVES = 5  # validation positives a label needs for its own threshold
+FIXED_THRESHOLD = 0.5  # what most tools apply to every label: reported beside the tuned thresholds
 # a tuned threshold must close this share of the gap between "every text gets the label" and a
 # perfect F1; below that, chance alone on a few hundred validation rows can explain its gain
 MIN_GAIN = 0.1

@@ -2,7 +2,7 @@
 (scikit-learn's `OneVsRestClassifier`: a binary classifier per label on the same features), with
 per-label thresholds tuned on the validation split exactly as the fine-tuned model's are
 (`textcls.thresholds.tune_thresholds`), reported at those thresholds and at 0.5 by the multi-label
-test report (textcls/report_multilabel.py).
+test report (textcls/report/).
 
 The zero-shot baselines pick one label per text (a softmax over label descriptions, or the NLI
 pipeline's single-label mode): they are skipped for label sets, with a note (`skip_reason`).
@@ -14,8 +14,7 @@ import numpy as np
 from sklearn.multiclass import OneVsRestClassifier
 
 from textcls.metrics import compute_multilabel_scores
-from textcls.report_multilabel import FIXED_THRESHOLD
-from textcls.thresholds import Thresholds, decide, tune_thresholds
+from textcls.thresholds import FIXED_THRESHOLD, Thresholds, decide, tune_thresholds
 
 SINGLE_LABEL_ONLY = ("zero_shot", "zero_shot_nli")
 

@@ -9,7 +9,7 @@
 
 They read the data through TextClassificationData (same files, cleaning, split, sample and seed as
 `fit`); the trained ones pick their one hyper-parameter on the validation split; all are evaluated on
-the test split, with the same report files as `test` (textcls/report.py). The data's task says how:
+the test split, with the same report files as `test` (textcls/report/). The data's task says how:
 the trained ones pick a hyper-parameter (textcls/baseline/trained.py) or, for label sets, become
 one-vs-rest classifiers with per-label thresholds tuned on validation
 (textcls/baseline/one_vs_rest.py), where the zero-shot ones (textcls/baseline/zero_shot.py) are skipped.

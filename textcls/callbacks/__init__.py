@@ -1,7 +1,7 @@
 """The Lightning callbacks the CLI adds to every run: checkpoints, prediction writing, throughput, the
 training time, and faults (interrupts and non-finite losses). The data check and the test report are
-callbacks too; they live with the checks and the report they run (`textcls/checks.py`,
-`textcls/report.py`). `defaults.py` says when textcls's own give way to a user's Trainer settings."""
+callbacks too; they live with the checks and the report they run (`textcls/checks/`,
+`textcls/report/`). `defaults.py` says when textcls's own give way to a user's Trainer settings."""
 
 from textcls.callbacks.checkpointing import BestAndLastCheckpoint
 from textcls.callbacks.faults import FiniteLossCheck, NonFiniteLossError, ResumeCheckpoint

@@ -127,9 +127,8 @@ class PredictionWriter(BasePredictionWriter):
             return
         inputs = trainer.datamodule.predict_frame.iloc[rows]
         separator = trainer.datamodule.hparams.label_separator  # how the training data joined label names
-        frame = pl_module.task.prediction_table(
-            inputs, probs, self.threshold(pl_module), self.at_least_one, separator
-        )
+        options = {"uncertain_below": self.threshold(pl_module), "at_least_one": self.at_least_one}
+        frame = pl_module.task.prediction_table(inputs, probs, separator=separator, **options)
         write_atomically(frame, target)
         self.written = target
         rank_zero_info(f"Wrote {len(frame)} predictions to {target}")

@@ -296,16 +296,41 @@ class MultiLabel:
             f"{THRESHOLDS_FILE} in an exported folder)"
         )
 
+    # ------------------------------------------------------------------ the test report
+
+    explains_mistakes = False  # explanations are of one label per text
+    report_figure = "label_f1"  # the figure the end of `test` points to
+
+    def raw_probabilities(self, logits: torch.Tensor) -> None:
+        """None: nothing is calibrated, the thresholds decide."""
+        return None
+
+    def report_settings(self) -> dict:
+        """The global threshold and whether each label's is tuned, for the report's hyper-parameters."""
+        return {"threshold": self.threshold, "tune_thresholds": self.tune}
+
+    def report_part(self, folder, test, probs, info, raw_probs=None, target_precision=None, separator=None):
+        """Its part of the test report: scores at the thresholds and at 0.5, per-label table, label
+        cardinality, confused label pairs, mistakes (textcls/report/multi_label.py)."""
+        # lazily: importing a task stays light
+        from textcls.report.multi_label import report_part
+
+        joined_by = separator or self.label_separator
+        return report_part(folder, test, probs, self.label_names, self.thresholds, info, joined_by)
+
+    def report_module(self):
+        """The report module of this kind (textcls/report/multi_label.py): its `comparison_table` (the columns
+        of the comparison with other models) and `length_score` (a group of texts' score: macro F1 at the thresholds)."""
+        from textcls.report import multi_label as module  # lazily: importing a task stays light
+
+        return module
+
     def prediction_table(
-        self,
-        inputs: pd.DataFrame,
-        probs,
-        uncertain_below: float = 0.0,
-        at_least_one: bool = False,
-        separator: str | None = None,
+        self, inputs: pd.DataFrame, probs, at_least_one: bool = False, separator: str | None = None, **other
     ) -> pd.DataFrame:
         """`text` (or `id`), `labels` (joined by `separator`, default the task's), `prob_<label>` and
-        `pred_<label>` (0/1); with `at_least_one` a text where no label passes gets its top-scoring one."""
+        `pred_<label>` (0/1); with `at_least_one` a text where no label passes gets its top-scoring one.
+        Options of other kinds of task (`other`) do not apply."""
         chosen = self.decisions(probs, at_least_one)
         return label_set_table(inputs, probs, self.label_names, chosen, separator or self.label_separator)
 

@@ -240,15 +240,40 @@ class SingleLabel:
         """Every decision option applies to one label per text."""
         return None
 
+    # ------------------------------------------------------------------ the test report
+
+    explains_mistakes = True  # the test report explains its most confident mistakes
+    report_figure = "confusion_matrix"  # the figure the end of `test` points to
+
+    def raw_probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """The softmax before the temperature: the test report measures what calibration did."""
+        return calibrated_probs(logits)
+
+    def report_settings(self) -> dict:
+        """Nothing for the report's hyper-parameters: the temperature is among its metrics."""
+        return {}
+
+    def report_part(self, folder, test, probs, info, raw_probs=None, target_precision=None, separator=None):
+        """Its part of the test report: per-class table, confusion matrix, mistakes, and the calibration
+        when `raw_probs` are given (textcls/report/single_label.py)."""
+        # lazily: importing a task stays light
+        from textcls.report.single_label import report_part
+
+        args = (folder, test, probs, self.label_names, info)
+        return report_part(*args, self.calibration, raw_probs, target_precision)
+
+    def report_module(self):
+        """The report module of this kind (textcls/report/single_label.py): its `comparison_table` (the columns
+        of the comparison with other models) and `length_score` (a group of texts' score: accuracy)."""
+        from textcls.report import single_label as module  # lazily: importing a task stays light
+
+        return module
+
     def prediction_table(
-        self,
-        inputs: pd.DataFrame,
-        probs,
-        uncertain_below: float = 0.0,
-        at_least_one: bool = False,
-        separator: str | None = None,
+        self, inputs: pd.DataFrame, probs, uncertain_below: float = 0.0, **other
     ) -> pd.DataFrame:
-        """`text` (or `id`), `label` (UNCERTAIN below `uncertain_below`), `confidence`, `prob_<label>`."""
+        """`text` (or `id`), `label` (UNCERTAIN below `uncertain_below`), `confidence`, `prob_<label>`.
+        Options of other kinds of task (`other`) do not apply."""
         return prediction_table(inputs, probs, self.label_names, uncertain_below)
 
 

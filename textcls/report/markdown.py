@@ -1,5 +1,5 @@
-"""The parts of report.md that single-label and multi-label test reports share: tables, and the head
-(model, data, hyper-parameters)."""
+"""The parts of report.md that every test report shares: tables, the alerts of a comparison, and the
+head (model, data, hyper-parameters)."""
 
 import pandas as pd
 

@@ -8,7 +8,6 @@ labels is then paired with each label it was wrongly given, which shows the labe
 for one another (a single-label confusion matrix has no equivalent when a text has several labels).
 """
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +16,10 @@ from sklearn.metrics import precision_recall_fscore_support
 
 from textcls.data.multilabel import multi_hot
 from textcls.metrics import compute_multilabel_scores
-from textcls.report_markdown import beaten_by, markdown_head, md_table
-from textcls.thresholds import Thresholds, cardinality_alert, decide
+from textcls.report.markdown import md_table
+from textcls.report.part import ReportPart, run_record
+from textcls.thresholds import FIXED_THRESHOLD, Thresholds, cardinality_alert, decide
 
-FIXED_THRESHOLD = 0.5  # what most tools apply to every label: reported beside the tuned thresholds
 TOP_PAIRS = 10
 FIGURE = "label_f1"
 
@@ -108,54 +107,44 @@ def plot_label_f1(table: pd.DataFrame, title: str):
     return fig
 
 
-def write_multilabel_report(
+def report_part(
     folder: Path,
     test: pd.DataFrame,
     probs: np.ndarray,
     label_names: list[str],
     thresholds: Thresholds,
     info: dict,
-    comparison: list[dict] | None = None,
     separator: str = ";",
-):
-    """Write the multi-label report files of probabilities `probs` (rows of `test`, in order) into `folder`.
+) -> ReportPart:
+    """The multi-label part of the report of probabilities `probs` (rows of `test`, in order); writes
+    its tables into `folder`.
 
-    Files: metrics.json (scores at `thresholds` and at 0.5, the thresholds and the labels that kept the
-    global one, label cardinality, the most confused label pairs), per_label.csv, predictions.csv,
-    misclassified.csv (missing and extra labels per text), label_f1.png and report.md.
+    Entries of metrics.json: scores at `thresholds` and at 0.5, the thresholds and the labels that kept
+    the global one, label cardinality, the most confused label pairs. Files: per_label.csv,
+    predictions.csv, misclassified.csv (missing and extra labels per text); figure: label_f1.
 
     Args:
-        folder: Where to write (created).
+        folder: Where to write.
         test: The test rows: `text`, `label` (a tuple of label names) and `row`.
         probs: Each label's probability (sigmoid), one row per test row, columns in `label_names` order.
         label_names: Label names in index order.
         thresholds: The per-label cut-offs the decisions use (the model's).
-        info: As for `textcls.report.write_report`, with `split_rows` (texts per split).
-        comparison: Metrics of other models on the same rows, compared at the end of report.md.
+        info: What produced the predictions (see `compose_report`), with `split_rows` (texts per split).
         separator: What joins label names in the CSV files.
-
-    Returns:
-        The metrics dict and the figures by name (`label_f1`).
     """
-    folder.mkdir(parents=True, exist_ok=True)
     y_true = multi_hot(test["label"].tolist(), label_names).astype(int)
     y_pred = decide(probs, thresholds).numpy().astype(int)
     fixed = decide(probs, Thresholds.constant(FIXED_THRESHOLD, len(label_names))).numpy().astype(int)
-    pairs = confused_pairs(y_true, y_pred, label_names)
-    metrics = {"model": info["model"], **compute_multilabel_scores(y_true, y_pred)}
+    metrics = compute_multilabel_scores(y_true, y_pred)
     metrics[f"at_threshold_{FIXED_THRESHOLD}"] = compute_multilabel_scores(y_true, fixed)
     metrics["thresholds"] = dict(zip(label_names, thresholds.values, strict=True))
     metrics["fallback_labels"] = thresholds.fallback_labels(label_names)
     metrics["label_cardinality"] = cardinality = label_cardinality(y_true, y_pred)
     metrics["undiscriminating_labels"] = thresholds.undiscriminating_labels(label_names)
+    metrics["alerts"] = []
+    metrics["confused_label_pairs"] = confused_pairs(y_true, y_pred, label_names)
+    metrics.update(run_record(info))
     alert = cardinality_alert(cardinality["true"], cardinality["predicted"])
-    metrics["alerts"] = beaten_by(metrics, comparison) + ([alert] if alert else [])
-    metrics["confused_label_pairs"] = pairs
-    if info.get("train_seconds") is not None:
-        metrics["train_seconds"] = round(float(info["train_seconds"]), 1)
-    if info.get("checkpoint"):
-        metrics["checkpoint"] = info["checkpoint"]
-    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
 
     table = per_label_table(y_true, y_pred, label_names, thresholds)
     table.to_csv(folder / "per_label.csv", index=False)
@@ -172,29 +161,16 @@ def write_multilabel_report(
     )
     predictions.to_csv(folder / "predictions.csv", index=False)
     figures = {FIGURE: plot_label_f1(table, f"{info['model']}: F1 per label ({len(test)} test texts)")}
-    for name, figure in figures.items():
-        figure.savefig(folder / f"{name}.png", dpi=100)
-
-    rows = [*comparison, metrics] if comparison else None
-    md = multilabel_markdown(metrics, table, mistakes, label_names, info, rows)
-    (folder / "report.md").write_text(md)
-    return metrics, figures
+    lines = multilabel_markdown(metrics, table, mistakes)
+    return ReportPart(metrics, [alert] if alert else [], figures, lines)
 
 
-def multilabel_markdown(
-    metrics: dict,
-    table: pd.DataFrame,
-    mistakes: pd.DataFrame,
-    label_names: list[str],
-    info: dict,
-    comparison: list[dict] | None,
-) -> str:
-    """report.md: model, data, hyper-parameters, scores (tuned and 0.5), per-label table, label
-    cardinality, confused pairs, mistakes and the comparison with other models."""
-    out = markdown_head(info, label_names, metrics["alerts"])
+def multilabel_markdown(metrics: dict, table: pd.DataFrame, mistakes: pd.DataFrame) -> list[str]:
+    """report.md's multi-label lines: scores (tuned and 0.5), per-label table, label cardinality,
+    confused pairs and mistakes."""
     fixed = metrics[f"at_threshold_{FIXED_THRESHOLD}"]
     names = [k for k, v in metrics.items() if isinstance(v, float) and k in fixed]
-    out += ["## Metrics", ""]
+    out = ["## Metrics", ""]
     scores = pd.DataFrame(
         {
             "metric": names,
@@ -237,12 +213,13 @@ def multilabel_markdown(
         out += [md_table(top.assign(text=top["text"].str.slice(0, 200)).fillna("")), ""]
     else:
         out += ["None: every test text got exactly its labels.", ""]
-    if comparison:
-        out += ["## Comparison on the same test rows", "", md_table(_comparison_frame(comparison)), ""]
-    return "\n".join(out)
+    return out
 
 
-def _comparison_frame(rows: list[dict]) -> pd.DataFrame:
+def comparison_table(rows: list[dict]) -> pd.DataFrame:
+    """The comparison of models on the same test rows: macro and micro F1, subset accuracy, macro F1
+    at 0.5 and training time."""
+
     def number(value) -> str:
         return "" if value is None or value != value else f"{value:.4f}"
 
@@ -259,3 +236,8 @@ def _comparison_frame(rows: list[dict]) -> pd.DataFrame:
             ],
         }
     )
+
+
+def length_score(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """The score of a group of texts (e.g. a length bucket): its macro F1 of the 0/1 decisions."""
+    return {"f1_macro": compute_multilabel_scores(np.asarray(y_true).astype(int), y_pred)["f1_macro"]}
