@@ -16,7 +16,10 @@ from textcls.report.markdown import md_table
 
 FILE = "by_length.csv"
 QUARTILES = 4
-WORDS = {"f1_macro": "macro F1"}  # how report.md names a score (default: its key)
+WORDS = {
+    "f1_macro": "macro F1",
+    "mae": "mean absolute error",
+}  # how report.md names a score (default: its key)
 
 
 def length_buckets(lengths: np.ndarray, n: int = QUARTILES) -> np.ndarray:

@@ -65,7 +65,7 @@ def compose_report(
     options = {"raw_probs": raw_probs, "target_precision": target_precision, "separator": separator}
     part = task.report_part(folder, test, probs, info, **options)
     metrics = {"model": info["model"], **part.metrics}
-    metrics["alerts"] = beaten_by(metrics, comparison) + part.alerts
+    metrics["alerts"] = beaten_by(metrics, comparison, *task.headline) + part.alerts
     for name, figure in part.figures.items():
         figure.savefig(folder / f"{name}.png", dpi=100)
     lines = markdown_head(info, task.label_names, metrics["alerts"]) + part.lines

@@ -15,14 +15,17 @@ def md_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def beaten_by(metrics: dict, comparison: list[dict] | None) -> list[str]:
-    """One line for each other model (a baseline) that scores a higher test macro F1 on the same rows."""
-    mine = metrics.get("f1_macro")
-    better = [row for row in comparison or [] if mine is not None and row.get("f1_macro", 0) > mine]
+def beaten_by(
+    metrics: dict, comparison: list[dict] | None, key: str = "f1_macro", words: str = "macro F1"
+) -> list[str]:
+    """One line for each other model (a baseline) that scores a higher test `key` (the task's headline
+    score, named `words`) on the same rows."""
+    mine = metrics.get(key)
+    better = [row for row in comparison or [] if mine is not None and (row.get(key) or 0) > mine]
     return [
-        f"{row['model']} scores a higher macro F1 than this model on the same test rows: "
-        f"{row['f1_macro']:.4f} against {mine:.4f}"
-        for row in sorted(better, key=lambda r: -r["f1_macro"])
+        f"{row['model']} scores a higher {words} than this model on the same test rows: "
+        f"{row[key]:.4f} against {mine:.4f}"
+        for row in sorted(better, key=lambda r: -r[key])
     ]
 
 

@@ -89,6 +89,8 @@ class Task(Protocol):
     def report_part(self, folder, test: pd.DataFrame, probs: np.ndarray, info: dict, **options): ...
     def report_module(self): ...
 
+    headline: tuple[str, str]
+
 
 SINGLE_LABEL = SingleLabel.problem_type
 

@@ -299,6 +299,7 @@ class MultiLabel:
     # ------------------------------------------------------------------ the test report
 
     explains_mistakes = False  # explanations are of one label per text
+    headline = ("f1_macro", "macro F1")  # the score a baseline that beats the model is flagged on
     report_figure = "label_f1"  # the figure the end of `test` points to
 
     def raw_probabilities(self, logits: torch.Tensor) -> None:

@@ -247,14 +247,35 @@ class Regression:
             "(data.problem_type regression) predicts a number, with no classes, probabilities or thresholds"
         )
 
-    def prediction_table(
-        self,
-        inputs: pd.DataFrame,
-        probs,
-        uncertain_below: float = 0.0,
-        at_least_one: bool = False,
-        separator: str | None = None,
-    ) -> pd.DataFrame:
+    # ------------------------------------------------------------------ the test report
+
+    explains_mistakes = False  # a score has no wrong label to explain
+    headline = ("pearson", "Pearson")  # the score a baseline that beats the model is flagged on
+    report_figure = "predicted_vs_true"  # the figure the end of `test` points to
+
+    def raw_probabilities(self, logits: torch.Tensor) -> None:
+        """None: nothing is calibrated."""
+        return None
+
+    def report_settings(self) -> dict:
+        """The standardisation, for the report's hyper-parameters."""
+        return {"target_mean": round(self.mean, 6), "target_std": round(self.std, 6)}
+
+    def report_part(self, folder, test, probs, info, **options):
+        """Its part of the test report (textcls/report/regression.py): metrics, scatter, error by target
+        quantile, largest errors."""
+        from textcls.report.regression import report_part  # lazily: importing a task stays light
+
+        return report_part(folder, test, probs, info)
+
+    def report_module(self):
+        """The report module of this kind (textcls/report/regression.py): its `comparison_table` and
+        `length_score` (a group of texts' mean absolute error)."""
+        from textcls.report import regression as module  # lazily: importing a task stays light
+
+        return module
+
+    def prediction_table(self, inputs: pd.DataFrame, probs, **options) -> pd.DataFrame:
         """`text` (and `text_pair`; or `id`) and `score`, in the target's units."""
         out = row_names(inputs)
         out["score"] = self.decisions(probs)

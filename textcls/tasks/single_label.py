@@ -243,6 +243,7 @@ class SingleLabel:
     # ------------------------------------------------------------------ the test report
 
     explains_mistakes = True  # the test report explains its most confident mistakes
+    headline = ("f1_macro", "macro F1")  # the score a baseline that beats the model is flagged on
     report_figure = "confusion_matrix"  # the figure the end of `test` points to
 
     def raw_probabilities(self, logits: torch.Tensor) -> torch.Tensor:

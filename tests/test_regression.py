@@ -1,0 +1,169 @@
+"""Numbers instead of labels (`data.problem_type: regression`): targets, standardisation, metrics, the
+report, predictions, export and bad input, on pairs of texts scored 0 to 5."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from tests.conftest import make_pair_rows, write_jsonl
+from tests.test_cli import run, write_config
+from textcls.data import DataError, TextClassificationData
+from textcls.inference import load_predictor
+from textcls.tasks.regression import Regression
+
+
+def _config(tmp_path, backbone, files, **data) -> "Path":  # noqa: F821
+    config = write_config(tmp_path, backbone, files, max_epochs=5)
+    settings = yaml.safe_load(config.read_text())
+    settings["data"] |= {
+        "text_pair_column": "text_pair",
+        "label_column": "score",
+        "problem_type": "regression",
+        "max_length": 24,
+    } | data
+    settings["trainer"]["precision"] = "32-true"
+    config.write_text(yaml.safe_dump(settings))
+    return config
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_backbone):
+    """A tiny regression fitted, tested and used to predict through the real CLI."""
+    tmp_path = tmp_path_factory.mktemp("regression")
+    files = {
+        "train": write_jsonl(tmp_path / "train.jsonl", make_pair_rows(160, seed=1)),
+        "test": write_jsonl(tmp_path / "test.jsonl", make_pair_rows(40, seed=2)),
+        "predict": tmp_path / "predict.csv",
+    }
+    pd.DataFrame(make_pair_rows(10, seed=3))[["text", "text_pair"]].to_csv(files["predict"], index=False)
+    config = _config(tmp_path, tiny_backbone, files)
+    fit = run("fit", "--config", str(config), cwd=tmp_path)
+    run("test", "--config", str(config), "--ckpt_path", "best", cwd=tmp_path)
+    out = tmp_path / "pred.csv"
+    run(
+        "predict", "--config", str(config), "--ckpt_path", "best",
+        "--prediction.output_path", str(out), cwd=tmp_path,
+    )  # fmt: skip
+    ckpt = tmp_path / "logs/tiny/version_0/checkpoints/best.ckpt"
+    return {"tmp": tmp_path, "files": files, "config": config, "ckpt": ckpt, "pred": out, "fit": fit}
+
+
+def test_the_checkpoint_keeps_the_standardisation_and_picks_by_pearson(trained):
+    ckpt = torch.load(trained["ckpt"], weights_only=True)
+    train = pd.read_json(trained["files"]["train"], lines=True)["score"]
+    scaling = ckpt["target_scaling"]
+    # the training split (90% of the file) gives the mean and standard deviation
+    assert abs(scaling["mean"] - train.mean()) < 0.3 and abs(scaling["std"] - train.std(ddof=0)) < 0.3
+    assert any("'monitor': 'val/pearson'" in key and "'mode': 'max'" in key for key in ckpt["callbacks"])
+    assert ckpt["hyper_parameters"]["problem_type"] == "regression"
+    assert ckpt["hyper_parameters"]["label_names"] == ["score"]
+
+
+def test_the_report_has_regression_metrics_and_the_largest_errors(trained):
+    folder = next((trained["tmp"] / "logs/tiny").glob("version_*/metrics.json")).parent
+    metrics = json.loads((folder / "metrics.json").read_text())
+    predictions = pd.read_csv(folder / "predictions.csv")
+    y, p = predictions["true_score"].to_numpy(), predictions["predicted_score"].to_numpy()
+    assert metrics["mse"] == pytest.approx(float(((p - y) ** 2).mean()), rel=1e-6)
+    assert metrics["mae"] == pytest.approx(float(np.abs(p - y).mean()), rel=1e-6)
+    assert metrics["pearson"] == pytest.approx(float(np.corrcoef(y, p)[0, 1]), abs=1e-6)
+    assert {"spearman", "r2"} <= metrics.keys() and metrics["rows"] == 40
+    assert (folder / "predicted_vs_true.png").stat().st_size > 0
+    largest = pd.read_csv(folder / "largest_errors.csv")
+    assert largest["error"].abs().is_monotonic_decreasing and "text_pair" in largest.columns
+    report = (folder / "report.md").read_text()
+    assert "## Error by target quantile" in report and "## Largest errors" in report
+    assert "accuracy" not in metrics
+
+
+def test_predictions_are_scores_in_the_targets_units(trained):
+    predictions = pd.read_csv(trained["pred"])
+    assert predictions.columns.tolist() == ["text", "text_pair", "score"]
+    predictor = load_predictor(trained["ckpt"])
+    pairs = list(zip(predictions["text"], predictions["text_pair"], strict=True))
+    np.testing.assert_allclose(predictor.predict_probs(pairs)[:, 0], predictions["score"], atol=1e-5)
+    # the model learnt the spread: same-topic pairs (5) score above different-topic ones (0)
+    rows = make_pair_rows(10, seed=3)
+    same = np.array([r["label"] == "same" for r in rows])
+    assert predictions["score"][same].mean() > predictions["score"][~same].mean()
+
+
+def test_an_exported_regression_folder_answers_in_units_with_pipeline(trained, tmp_path):
+    from transformers import pipeline
+
+    from textcls.export import export
+
+    folder = export(str(trained["ckpt"]), str(tmp_path / "exported"))
+    config = json.loads((folder / "config.json").read_text())
+    assert config["problem_type"] == "regression" and config["num_labels"] == 1
+    predictions = pd.read_csv(trained["pred"])
+    classify = pipeline("text-classification", model=str(folder))
+    inputs = [
+        {"text": a, "text_pair": b}
+        for a, b in zip(predictions["text"], predictions["text_pair"], strict=True)
+    ]
+    scores = [out["score"] for out in classify(inputs, truncation=True, function_to_apply="none")]
+    np.testing.assert_allclose(scores, predictions["score"], atol=1e-5)
+    run(
+        "predict", "--config", str(trained["config"]), "--ckpt_path", str(folder),
+        "--prediction.output_path", str(tmp_path / "again.csv"), cwd=trained["tmp"],
+    )  # fmt: skip
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "again.csv")["score"], predictions["score"], atol=1e-5)
+
+
+def test_splits_are_stratified_on_quantile_bins_of_the_target():
+    values = pd.Series(np.linspace(0, 5, 200))
+    parts, _ = Regression(["score"]).split(values, {"validation": 0.1, "test": 0.1}, seed=0)
+    for split in ("validation", "test"):
+        chosen = values[parts[split]]
+        assert len(chosen) == 20 and chosen.min() < 0.6 and chosen.max() > 4.4  # each spans the range
+
+
+def _data(backbone, tmp_path, rows, **kw) -> TextClassificationData:
+    path = write_jsonl(tmp_path / "data.jsonl", rows)
+    settings = {
+        "train_file": str(path),
+        "text_pair_column": "text_pair",
+        "label_column": "score",
+        "problem_type": "regression",
+        "model_name_or_path": backbone,
+        "cache_dir": str(tmp_path / "cache"),
+    }
+    return TextClassificationData(**(settings | kw))
+
+
+def test_bad_targets_stop_with_one_line(tiny_backbone, tmp_path):
+    rows = make_pair_rows(40, seed=4)
+    rows[7]["score"] = "about three"
+    with pytest.raises(DataError, match="'about three' at source row 7: data.problem_type regression needs"):
+        _ = _data(tiny_backbone, tmp_path, rows).frames
+    rows[7]["score"] = "inf"
+    with pytest.raises(DataError, match="'inf' at source row 7"):
+        _ = _data(tiny_backbone, tmp_path, rows).frames
+    constant = [r | {"score": 2.5} for r in make_pair_rows(40, seed=4)]
+    with pytest.raises(DataError, match="training targets are all 2.5"):
+        _ = _data(tiny_backbone, tmp_path, constant).frames
+    with pytest.raises(DataError, match="data.problem_type must be one of"):
+        _ = _data(tiny_backbone, tmp_path, constant, problem_type="ordinal").task
+    with pytest.raises(DataError, match="data.multi_label true means"):
+        _ = _data(tiny_backbone, tmp_path, constant, multi_label=True).task
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (["--model.class_weights", "balanced"], "model.class_weights is for classifiers"),
+        (["--model.label_smoothing", "0.1"], "model.label_smoothing is for classifiers"),
+        (["--prediction.target_precision", "0.9"], "are for classifiers"),
+    ],
+)
+def test_classifier_options_stop_a_regression_in_one_line(trained, option, message):
+    command = "fit" if option[0].startswith("--model") else "predict"
+    extra = [] if command == "fit" else ["--ckpt_path", "best"]
+    proc = run(command, "--config", str(trained["config"]), *extra, *option, cwd=trained["tmp"], check=False)
+    assert proc.returncode == 2 and message in proc.stderr
+    assert "Traceback" not in proc.stderr
