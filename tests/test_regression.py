@@ -99,7 +99,7 @@ def test_an_exported_regression_folder_answers_in_units_with_pipeline(trained, t
 
     folder = export(str(trained["ckpt"]), str(tmp_path / "exported"))
     config = json.loads((folder / "config.json").read_text())
-    assert config["problem_type"] == "regression" and config["num_labels"] == 1
+    assert config["problem_type"] == "regression" and len(config["id2label"]) == 1
     predictions = pd.read_csv(trained["pred"])
     classify = pipeline("text-classification", model=str(folder))
     inputs = [

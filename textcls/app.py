@@ -20,7 +20,7 @@ import pandas as pd
 
 from textcls.checkpoint import CheckpointError
 from textcls.predictions import DEFAULT_UNCERTAIN_BELOW, UNCERTAIN
-from textcls.tasks import MultiLabel, SingleLabel
+from textcls.tasks import MultiLabel, Regression, SingleLabel
 
 BATCH_SIZE = 32
 PER_LABEL = ("prob_", "pred_")  # the prediction table's per-label columns (textcls/predictions.py)
@@ -69,9 +69,9 @@ def read_upload(name: str, data: bytes) -> pd.DataFrame:
             raise DataError(f"'{name}' is not UTF-8 text") from err
 
 
-def default_column(columns: list[str]) -> int:
-    """Index of the column offered first for the texts: `text` when there is one."""
-    return columns.index("text") if "text" in columns else 0
+def default_column(columns: list[str], name: str = "text") -> int:
+    """Index of the column offered first for the texts (or the second texts): `name` when there is one."""
+    return columns.index(name) if name in columns else 0
 
 
 def upload_texts(frame: pd.DataFrame, column: str) -> list[str]:
@@ -233,9 +233,34 @@ def label_set_result(predictor, explainer, text: str, probs: np.ndarray, options
     st.caption('"Why this label?" explanations are for single-label models.')
 
 
+def score_controls(predictor) -> dict:
+    """The sidebar of a regression: nothing to set, a caption on what the number is."""
+    import streamlit as st
+
+    st.sidebar.caption(
+        f"Regression: the model gives a number, {predictor.label_names[0]}, in the training targets' units."
+    )
+    return {}
+
+
+def score_result(predictor, explainer, text, probs: np.ndarray, options: dict) -> None:
+    """A regression's prediction: its score, and which words raised or lowered it."""
+    import streamlit as st
+
+    from textcls.explain import ExplainError
+
+    st.metric(predictor.label_names[0], f"{float(probs[0, 0]):.3f}")
+    with st.expander("Which words raised or lowered the score?"):
+        try:
+            st.html(why_html(st.session_state.setdefault("why", {}), explainer, text))
+        except ExplainError as err:  # e.g. Captum is not installed
+            st.info(str(err))
+
+
 VIEWS = {  # problem_type -> (sidebar controls, the view of one prediction)
     SingleLabel.problem_type: (one_label_controls, one_label_result),
     MultiLabel.problem_type: (label_set_controls, label_set_result),
+    Regression.problem_type: (score_controls, score_result),
 }
 
 
@@ -264,12 +289,15 @@ def page(model_path: str, quantize: str = "none") -> None:
     history = st.session_state.setdefault("history", [])
 
     text = st.text_area("Text to classify")
-    if st.button("Classify") and text.strip():
-        st.session_state["last"] = predictor.predict_probs([text])
-        row = predictor.results([text], st.session_state["last"], **options).iloc[0]
+    # a model trained on pairs reads two texts: each prediction is of the pair
+    item = (text, st.text_area("Second text (text_pair)")) if predictor.reads_pairs else text
+    filled = all(t.strip() for t in ([text] if isinstance(item, str) else item))
+    if st.button("Classify") and filled:
+        st.session_state["last"] = predictor.predict_probs([item])
+        row = predictor.results([item], st.session_state["last"], **options).iloc[0]
         history.append(history_entry(text, row))
-    if "last" in st.session_state and text.strip():  # stays shown while the rest of the page is used
-        show_result(predictor, explainer, text, st.session_state["last"], options)
+    if "last" in st.session_state and filled:  # stays shown while the rest of the page is used
+        show_result(predictor, explainer, item, st.session_state["last"], options)
 
     st.header("Classify a file")
     upload = st.file_uploader("CSV or JSONL", type=["csv", "jsonl", "json"])
@@ -279,6 +307,12 @@ def page(model_path: str, quantize: str = "none") -> None:
             columns = [str(c) for c in frame.columns]
             column = st.selectbox("Text column", columns, index=default_column(columns))
             texts = upload_texts(frame, column)
+            if predictor.reads_pairs:
+                second = st.selectbox(
+                    "Second text column", columns, index=default_column(columns, "text_pair")
+                )
+                texts = list(zip(texts, upload_texts(frame, second), strict=True))
+                column = f"{column}+{second}"
         except DataError as err:
             st.error(str(err))
         else:

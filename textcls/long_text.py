@@ -39,8 +39,15 @@ class TextLayout:
         """Tokens two neighbouring windows share (default: a quarter of max_length)."""
         return self.max_length // 4 if self.chunk_stride is None else self.chunk_stride
 
-    def problem(self) -> str | None:
-        """Why these settings cannot work, as one line for the user (None when they can)."""
+    def problem(self, pairs: bool = False) -> str | None:
+        """Why these settings cannot work (for `pairs` of texts too), as one line for the user (None
+        when they can)."""
+        if pairs and (self.long_text != "truncate" or self.truncation != "head"):
+            return (
+                "data.text_pair_column: a pair is read whole, both texts in one sequence cut longest_first "
+                "(the longer text loses tokens first); data.long_text chunks and data.truncation tail or "
+                "head_tail cut a single text and do not apply: leave them at truncate and head"
+            )
         if self.truncation not in TRUNCATIONS:
             return f"data.truncation must be one of {', '.join(TRUNCATIONS)}, got '{self.truncation}'"
         if self.long_text not in LONG_TEXT:

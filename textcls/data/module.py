@@ -151,14 +151,8 @@ class TextClassificationData(L.LightningDataModule):
             raise DataError("data.batch_size and data.eval_batch_size must be at least 1")
         if max_length < 2:
             raise DataError(f"data.max_length must be at least 2, got {max_length}")
-        if (problem := self.layout.problem()) is not None:
+        if (problem := self.layout.problem(pairs=bool(text_pair_column))) is not None:
             raise DataError(problem)
-        if text_pair_column and (long_text != "truncate" or truncation != "head"):
-            raise DataError(
-                "data.text_pair_column: a pair is read whole, both texts in one sequence cut longest_first "
-                "(the longer text loses tokens first); data.long_text chunks and data.truncation tail or "
-                "head_tail cut a single text and do not apply: leave them at truncate and head"
-            )
         if max_chunks_per_text is not None and max_chunks_per_text < 1:
             raise DataError(f"data.max_chunks_per_text must be at least 1, got {max_chunks_per_text}")
         if label_columns and not multi_label:

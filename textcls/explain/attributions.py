@@ -66,10 +66,30 @@ def merge_words(text: str, word_ids: list, offsets: list, token_scores: Sequence
     return [WordScore(text[s:e], int(s), int(e), score) for s, e, score in spans.values()]
 
 
+def encode_for_words(tokenizer, item: str | tuple[str, str], max_length: int) -> tuple:
+    """One text, or a pair, encoded as the model reads it, with what turns its tokens into words: the
+    text shown (a pair's two texts joined by the separator token), each token's word (None for special
+    tokens) and its character span in the text shown."""
+    if isinstance(item, str):
+        enc = tokenizer(item, truncation=True, max_length=max_length, return_offsets_mapping=True)
+        return enc, item, enc.word_ids(), enc["offset_mapping"]
+    first, second = item
+    enc = tokenizer(first, second, truncation=True, max_length=max_length, return_offsets_mapping=True)
+    joint = f" {tokenizer.sep_token or '|'} "
+    shown, shift = first + joint + second, len(first) + len(joint)
+    # word numbers restart in the second text: a word is (text, number); its span moves past the first
+    words = [None if w is None else (s, w) for s, w in zip(enc.sequence_ids(), enc.word_ids(), strict=True)]
+    spans = [
+        (a + shift, b + shift) if s == 1 else (a, b)
+        for s, (a, b) in zip(enc.sequence_ids(), enc["offset_mapping"], strict=True)
+    ]
+    return enc, shown, words, spans
+
+
 def explain_texts(
     model,
     tokenizer,
-    texts: Sequence[str],
+    texts: Sequence[str | tuple[str, str]],
     label_names: list[str],
     max_length: int,
     n_steps: int = DEFAULT_STEPS,
@@ -82,7 +102,8 @@ def explain_texts(
     Args:
         model: A Hugging Face sequence-classification model (on any device; put in eval mode here).
         tokenizer: Its fast tokenizer (word_ids and offsets merge word pieces into words).
-        texts: The texts, explained one at a time (no padding enters the attributions).
+        texts: The texts (or `(text, text_pair)` pairs, shown joined by the separator token), explained
+            one at a time (no padding enters the attributions).
         label_names: Class names in index order.
         max_length: Texts are truncated to this many tokens, as in training.
         n_steps: Integration steps (more: a smaller convergence delta, proportionally slower).
@@ -100,8 +121,9 @@ def explain_texts(
     device = next(model.parameters()).device
     task = task or task_for({"problem_type": SINGLE_LABEL}, label_names)
 
-    def logits(input_ids, attention_mask, position_ids=None):
-        extra = {} if position_ids is None else {"position_ids": position_ids}
+    def logits(input_ids, attention_mask, position_ids=None, token_type_ids=None):
+        extra = {"position_ids": position_ids, "token_type_ids": token_type_ids}
+        extra = {k: v for k, v in extra.items() if v is not None}
         return model(input_ids=input_ids, attention_mask=attention_mask, **extra).logits.float()
 
     training = model.training
@@ -111,25 +133,28 @@ def explain_texts(
     # the test loop runs under inference mode; gradients are needed here
     with torch.inference_mode(False), torch.enable_grad():
         try:
-            for i, text in enumerate(texts):
-                enc = tokenizer(text, truncation=True, max_length=max_length, return_offsets_mapping=True)
+            for i, item in enumerate(texts):
+                enc, text, word_ids, offsets = encode_for_words(tokenizer, item, max_length)
                 ids = torch.tensor([enc["input_ids"]], device=device)
                 mask = torch.ones_like(ids)
+                # a pair's segment ids, where the backbone takes them, stay as they are along the path
+                types = enc.get("token_type_ids") if not isinstance(item, str) else None
+                types = torch.tensor([types], device=device) if types is not None else None
                 with torch.no_grad():
-                    raw = logits(ids, mask)
+                    raw = logits(ids, mask, None, types)
                     probs = task.probabilities(raw)[0].cpu()
                 target = int(probs.argmax()) if targets is None else int(targets[i])
                 scores, delta = explain.attribute(
                     ids,
                     baselines=baseline_ids(ids, tokenizer),
-                    additional_forward_args=(mask, text_positions(model, ids)),
+                    additional_forward_args=(mask, text_positions(model, ids), types),
                     target=target,
                     n_steps=n_steps,
                     internal_batch_size=internal_batch_size,
                     return_convergence_delta=True,
                 )
                 token_scores = scores.sum(-1)[0].detach().float().cpu().tolist()
-                words = merge_words(text, enc.word_ids(), enc["offset_mapping"], token_scores)
+                words = merge_words(text, word_ids, offsets, token_scores)
                 seen = max((w.end for w in words), default=0)
                 out.append(
                     Explanation(

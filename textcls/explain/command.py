@@ -47,6 +47,7 @@ def config_settings(config: str) -> tuple[object, dict]:
 def explain_cli(
     ckpt_path: str,
     text: list[str] | None = None,
+    text_pair: list[str] | None = None,
     data: TextFile = TextFile(),  # noqa: B008 (never changed: read only)
     config: str | None = None,
     output_path: str = "explanations.html",
@@ -62,6 +63,7 @@ def explain_cli(
     Args:
         ckpt_path: `best` or `last` (of the newest run of --config), a checkpoint file or an exported folder.
         text: A text to explain; repeat --text for several.
+        text_pair: For a model that reads pairs of texts: the second text of each --text, in order.
         data: Texts from a file instead (--data.predict_file, --data.text_column).
         config: The fit config whose runs `best`/`last` refer to (also supplies data.predict_file).
         output_path: The HTML file to write; the JSON file gets the same name with `.json`.
@@ -83,7 +85,7 @@ def explain_cli(
             f"--ckpt_path '{ckpt_path}' does not exist: pass best|last, a checkpoint or a folder"
         )
     predictor = load_predictor(ckpt_path)
-    texts = list(text or []) or read_texts(data, config_data, predictor)
+    texts = given_texts(text, text_pair, predictor) or read_texts(data, config_data, predictor)
     explanations = explain_predictor(
         predictor, texts, n_steps=n_steps, internal_batch_size=internal_batch_size
     )
@@ -95,8 +97,23 @@ def explain_cli(
     print(f"Wrote {path} and {json_path}", file=sys.stderr)
 
 
-def read_texts(data: TextFile, config_data: dict, predictor: Predictor) -> list[str]:
-    """The texts of --data.predict_file (or the config's), empty ones left out."""
+def given_texts(text: list[str] | None, text_pair: list[str] | None, predictor: Predictor) -> list:
+    """The --text values, each with its --text_pair for a model that reads pairs."""
+    if not predictor.reads_pairs:
+        if text_pair:
+            raise ExplainError("--text_pair is for a model trained on pairs of texts (data.text_pair_column)")
+        return list(text or [])
+    if text and len(text_pair or []) != len(text):
+        raise ExplainError(
+            f"this model reads pairs of texts: pass one --text_pair for each --text ({len(text)} given, "
+            f"{len(text_pair or [])} --text_pair)"
+        )
+    return list(zip(text or [], text_pair or [], strict=True))
+
+
+def read_texts(data: TextFile, config_data: dict, predictor: Predictor) -> list:
+    """The texts of --data.predict_file (or the config's), empty ones left out; pairs of texts for a
+    model that reads pairs."""
     from textcls.data import read_table
     from textcls.data.io import clean_split
 
@@ -109,5 +126,7 @@ def read_texts(data: TextFile, config_data: dict, predictor: Predictor) -> list[
         or predictor.hparams.get("data", {}).get("text_column")
         or "text"
     )
-    frame, _ = clean_split(read_table(path), "explain", {"text": column})
-    return frame["text"].tolist()
+    pair = predictor.hparams.get("data", {}).get("text_pair_column")
+    columns = {"text": column} | ({"text_pair": pair} if pair else {})
+    frame, _ = clean_split(read_table(path), "explain", columns)
+    return list(zip(frame["text"], frame["text_pair"], strict=True)) if pair else frame["text"].tolist()

@@ -28,7 +28,11 @@ def explain_mistakes(
     """explanations.html (and .json) in `folder`: the `top` most confident mistakes of the test report,
     in misclassified.csv's order, each explained for the label the model wrongly gave it."""
     predicted = probs.argmax(1)
-    table = pd.DataFrame({"text": test["text"], "true": test["label"], "pred": predicted, "p": probs.max(1)})
+    # a pair is explained whole: both texts, shown joined by the separator token
+    items = (
+        list(zip(test["text"], test["text_pair"], strict=True)) if "text_pair" in test else list(test["text"])
+    )
+    table = pd.DataFrame({"text": items, "true": test["label"], "pred": predicted, "p": probs.max(1)})
     wrong = table[table["true"].to_numpy() != np.asarray(label_names)[predicted]]
     wrong = wrong.sort_values("p", ascending=False, kind="stable").head(top)
     explanations = explain_texts(

@@ -25,7 +25,7 @@ def model_card(predictor: Predictor) -> str:
         "",
         "# Text classifier",
         "",
-        *predictor.task.card_use(backbone, _remote(predictor)),
+        *predictor.task.card_use(backbone, _remote(predictor), predictor.reads_pairs),
         *_head_lines(predictor),
         *_layout_lines(predictor),
         *predictor.task.card_rule(),

@@ -2,10 +2,13 @@
 `pipeline` snippet with the per-label thresholds, and the thresholds table."""
 
 from textcls.checkpoint import THRESHOLDS_FILE
+from textcls.model_card.single_label import EXAMPLES
 from textcls.thresholds import Thresholds
 
 
-def use_lines(label_names: list[str], backbone: str, remote: str, problem_type: str) -> list[str]:
+def use_lines(
+    label_names: list[str], backbone: str, remote: str, problem_type: str, pairs: bool = False
+) -> list[str]:
     """The opening line and the Use section (`remote`: `pipeline`'s extra arguments, if any;
     `problem_type`: the one config.json names, which makes `pipeline` apply a sigmoid per label)."""
     names = ", ".join(f"`{n}`" for n in label_names)
@@ -22,7 +25,8 @@ def use_lines(label_names: list[str], backbone: str, remote: str, problem_type: 
         "from transformers import pipeline",
         f'classify = pipeline("text-classification", model="path/to/this/folder"{remote})',
         'thresholds = json.load(open("path/to/this/folder/thresholds.json"))["values"]',
-        "scores = classify(['some text'], top_k=None, truncation=True)[0]  # each label's probability",
+        f"scores = classify([{EXAMPLES[pairs] if pairs else repr('some text')}], top_k=None, truncation=True)[0]"
+        "  # each label's probability",
         "cutoff = {classify.model.config.id2label[i]: t for i, t in enumerate(thresholds)}",
         'labels = [s["label"] for s in scores if s["score"] >= cutoff[s["label"]]]',
         "```",

@@ -4,8 +4,11 @@ snippet, and how its probabilities are calibrated."""
 from textcls.calibration import Calibration
 from textcls.checkpoint import CALIBRATION_FILE
 
+# what the `pipeline` snippet classifies: a text, or a pair of texts (`pipeline` reads pairs as dicts)
+EXAMPLES = {False: '"some text"', True: '{"text": "a sentence", "text_pair": "another sentence"}'}
 
-def use_lines(label_names: list[str], backbone: str, remote: str) -> list[str]:
+
+def use_lines(label_names: list[str], backbone: str, remote: str, pairs: bool = False) -> list[str]:
     """The opening line and the Use section (`remote`: `pipeline`'s extra arguments, if any)."""
     names = ", ".join(f"`{n}`" for n in label_names)
     return [
@@ -17,7 +20,7 @@ def use_lines(label_names: list[str], backbone: str, remote: str) -> list[str]:
         "```python",
         "from transformers import pipeline",
         f'classify = pipeline("text-classification", model="path/to/this/folder"{remote})',
-        'classify(["some text"], top_k=None, truncation=True)  # all class probabilities',
+        f"classify([{EXAMPLES[pairs]}], top_k=None, truncation=True)  # all class probabilities",
         "```",
         "",
     ]

@@ -15,6 +15,16 @@ def md_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def texts_of(rows: pd.DataFrame) -> dict:
+    """The text columns of report rows, in order: `text`, and `text_pair` for pairs of texts."""
+    return {c: rows[c].to_numpy() for c in ("text", "text_pair") if c in rows}
+
+
+def shortened(rows: pd.DataFrame, chars: int = 200) -> dict:
+    """The text columns of report rows cut to their first `chars` characters, for report.md."""
+    return {c: rows[c].str.slice(0, chars) for c in texts_of(rows)}
+
+
 def beaten_by(
     metrics: dict, comparison: list[dict] | None, key: str = "f1_macro", words: str = "macro F1"
 ) -> list[str]:

@@ -16,7 +16,7 @@ from sklearn.metrics import precision_recall_fscore_support
 
 from textcls.data.multilabel import multi_hot
 from textcls.metrics import compute_multilabel_scores
-from textcls.report.markdown import md_table
+from textcls.report.markdown import md_table, shortened, texts_of
 from textcls.report.part import ReportPart, run_record
 from textcls.thresholds import FIXED_THRESHOLD, Thresholds, cardinality_alert, decide
 
@@ -78,7 +78,7 @@ def mistakes_table(
     out = pd.DataFrame(
         {
             "row": test["row"].to_numpy(),
-            "text": test["text"].to_numpy(),
+            **texts_of(test),
             "true_labels": joined(truth),
             "predicted_labels": joined(pred),
             "missing_labels": joined(truth & ~pred),
@@ -153,7 +153,7 @@ def report_part(
     predictions = pd.DataFrame(
         {
             "row": test["row"].to_numpy(),
-            "text": test["text"].to_numpy(),
+            **texts_of(test),
             "true_labels": [separator.join(s) for s in test["label"]],
             "predicted_labels": [separator.join(np.asarray(label_names)[row > 0]) for row in y_pred],
             **{f"prob_{name}": probs[:, j] for j, name in enumerate(label_names)},
@@ -209,8 +209,9 @@ def multilabel_markdown(metrics: dict, table: pd.DataFrame, mistakes: pd.DataFra
     out += (lines or ["- none: no text missed one label while being given another"]) + [""]
     out += ["## Texts with the most wrong labels", ""]
     if len(mistakes):
-        top = mistakes.head(5)[["row", "text", "true_labels", "missing_labels", "extra_labels"]]
-        out += [md_table(top.assign(text=top["text"].str.slice(0, 200)).fillna("")), ""]
+        shown = ["row", *texts_of(mistakes), "true_labels", "missing_labels", "extra_labels"]
+        top = mistakes.head(5)[shown]
+        out += [md_table(top.assign(**shortened(top)).fillna("")), ""]
     else:
         out += ["None: every test text got exactly its labels.", ""]
     return out

@@ -13,7 +13,7 @@ import pandas as pd
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
-from textcls.report.markdown import md_table
+from textcls.report.markdown import md_table, shortened, texts_of
 from textcls.report.part import ReportPart, run_record
 
 QUANTILE_GROUPS = 5
@@ -45,9 +45,8 @@ def report_part(folder: Path, test: pd.DataFrame, scores_: np.ndarray, info: dic
     """
     y_true, y_pred = test["label"].to_numpy(dtype=np.float64), np.asarray(scores_)[:, 0]
     metrics = {**scores(y_true, y_pred), "rows": len(y_true), "alerts": [], **run_record(info)}
-    texts = {c: test[c].to_numpy() for c in ("text", "text_pair") if c in test}
     predictions = pd.DataFrame(
-        {"row": test["row"].to_numpy(), **texts, "true_score": y_true, "predicted_score": y_pred}
+        {"row": test["row"].to_numpy(), **texts_of(test), "true_score": y_true, "predicted_score": y_pred}
     )
     predictions["error"] = predictions["predicted_score"] - predictions["true_score"]
     predictions.to_csv(folder / "predictions.csv", index=False)
@@ -111,7 +110,7 @@ def summary_markdown(metrics: dict, by_quantile: pd.DataFrame, largest: pd.DataF
     ]
     out += [md_table(by_quantile), "", "## Largest errors", ""]
     top = largest.head(SHOWN_ERRORS)
-    top = top.assign(**{c: top[c].str.slice(0, 200) for c in ("text", "text_pair") if c in top})
+    top = top.assign(**shortened(top))
     return out + [md_table(top), ""]
 
 

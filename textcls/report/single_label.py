@@ -26,7 +26,7 @@ from textcls.calibration import (
     plot_reliability,
 )
 from textcls.metrics import compute_metrics, present_labels
-from textcls.report.markdown import md_table
+from textcls.report.markdown import md_table, shortened, texts_of
 from textcls.report.part import ReportPart, run_record
 
 
@@ -91,7 +91,7 @@ def report_part(
     predictions = pd.DataFrame(
         {
             "row": test["row"].to_numpy(),
-            "text": test["text"].to_numpy(),
+            **texts_of(test),
             "true_label": test["label"].to_numpy(),
             "predicted_label": [label_names[i] for i in y_pred],
             "confidence": probs.max(1),
@@ -159,8 +159,8 @@ def summary_markdown(
     )
     out += ["", "## Most confident mistakes", ""]
     if len(mistakes):
-        top = mistakes.head(5)[["row", "text", "true_label", "predicted_label", "confidence"]]
-        out += [md_table(top.assign(text=top["text"].str.slice(0, 200))), ""]
+        top = mistakes.head(5)[["row", *texts_of(mistakes), "true_label", "predicted_label", "confidence"]]
+        out += [md_table(top.assign(**shortened(top))), ""]
     else:
         out += ["None.", ""]
     return out

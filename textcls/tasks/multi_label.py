@@ -227,11 +227,11 @@ class MultiLabel:
     def export_weights(self, model) -> None:
         """Nothing to change: the network's logits are what a folder's `pipeline` reads."""
 
-    def card_use(self, backbone: str, remote: str) -> list[str]:
+    def card_use(self, backbone: str, remote: str, pairs: bool = False) -> list[str]:
         """The model card's opening line and `pipeline` snippet (`remote`: `pipeline`'s extra arguments)."""
         from textcls.model_card.multi_label import use_lines  # lazily: importing a task stays light
 
-        return use_lines(self.label_names, backbone, remote, self.problem_type)
+        return use_lines(self.label_names, backbone, remote, self.problem_type, pairs)
 
     def card_rule(self) -> list[str]:
         """The model card's section on the decision rule: the thresholds table."""
@@ -322,7 +322,7 @@ class MultiLabel:
     def report_module(self):
         """The report module of this kind (textcls/report/multi_label.py): its `comparison_table` (the columns
         of the comparison with other models) and `length_score` (a group of texts' score: macro F1 at the thresholds)."""
-        from textcls.report import multi_label as module  # lazily: importing a task stays light
+        import textcls.report.multi_label as module  # lazily: importing a task stays light
 
         return module
 

@@ -216,7 +216,29 @@ class Regression:
             f"Pearson {metrics['pearson']:.4f}, Spearman {metrics['spearman']:.4f}, MSE {metrics['mse']:.4f}"
         )
 
-    # ------------------------------------------------------------------ export
+    # ------------------------------------------------------------------ export, model card and app
+
+    def rule_json(self) -> None:
+        """None: no file, the folder's network answers in the target's units (`export_weights`)."""
+        return None
+
+    def card_use(self, backbone: str, remote: str, pairs: bool = False) -> list[str]:
+        """The model card's opening line and `pipeline` snippet."""
+        from textcls.model_card.regression import use_lines  # lazily: importing a task stays light
+
+        return use_lines(self.label_names[0], backbone, remote, pairs)
+
+    def card_rule(self) -> list[str]:
+        """No decision rule: the score is the answer."""
+        return []
+
+    def card_data_keys(self) -> list[str]:
+        """The data settings the model card lists besides every model's: the kind of task."""
+        return ["problem_type"]
+
+    def rule_facts(self) -> dict:
+        """What the app's model facts show of the output: the target it predicts."""
+        return {"Predicts": f"a number: {self.label_names[0]}"}
 
     def agreement(self, reference: np.ndarray, other: np.ndarray) -> tuple[float, str]:
         """The share of texts whose two scores (PyTorch and ONNX) differ by at most `AGREEMENT_TOLERANCE`
@@ -271,7 +293,7 @@ class Regression:
     def report_module(self):
         """The report module of this kind (textcls/report/regression.py): its `comparison_table` and
         `length_score` (a group of texts' mean absolute error)."""
-        from textcls.report import regression as module  # lazily: importing a task stays light
+        import textcls.report.regression as module  # lazily: importing a task stays light
 
         return module
 

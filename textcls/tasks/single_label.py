@@ -181,11 +181,11 @@ class SingleLabel:
     def export_weights(self, model) -> None:
         """Nothing to change: the network's logits are what a folder's `pipeline` reads."""
 
-    def card_use(self, backbone: str, remote: str) -> list[str]:
+    def card_use(self, backbone: str, remote: str, pairs: bool = False) -> list[str]:
         """The model card's opening line and `pipeline` snippet (`remote`: `pipeline`'s extra arguments)."""
         from textcls.model_card.single_label import use_lines  # lazily: importing a task stays light
 
-        return use_lines(self.label_names, backbone, remote)
+        return use_lines(self.label_names, backbone, remote, pairs)
 
     def card_rule(self) -> list[str]:
         """The model card's section on the decision rule: the calibration, where there is one."""
@@ -266,7 +266,7 @@ class SingleLabel:
     def report_module(self):
         """The report module of this kind (textcls/report/single_label.py): its `comparison_table` (the columns
         of the comparison with other models) and `length_score` (a group of texts' score: accuracy)."""
-        from textcls.report import single_label as module  # lazily: importing a task stays light
+        import textcls.report.single_label as module  # lazily: importing a task stays light
 
         return module
 
