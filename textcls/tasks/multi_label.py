@@ -310,7 +310,7 @@ class MultiLabel:
     def report_module(self):
         """The report module of this kind (textcls/report/multi_label.py): its `comparison_table` (the columns
         of the comparison with other models) and `length_score` (a group of texts' score: macro F1 at the thresholds)."""
-        from textcls.report import multi_label as module  # lazily: importing a task stays light
+        import textcls.report.multi_label as module  # lazily: importing a task stays light
 
         return module
 

@@ -250,7 +250,7 @@ class SingleLabel:
     def report_module(self):
         """The report module of this kind (textcls/report/single_label.py): its `comparison_table` (the columns
         of the comparison with other models) and `length_score` (a group of texts' score: accuracy)."""
-        from textcls.report import single_label as module  # lazily: importing a task stays light
+        import textcls.report.single_label as module  # lazily: importing a task stays light
 
         return module
 
