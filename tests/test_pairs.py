@@ -115,3 +115,136 @@ def test_pair_input_problems_are_one_line(tiny_backbone, pair_files, tmp_path):
         data = _data(tiny_backbone, files, tmp_path)
         data.setup("test")
     assert len(data.frames["test"]) == 19
+
+
+# ----------------------------------------------------------------------------- every other path
+
+
+@pytest.fixture(scope="module")
+def pair_model(tmp_path_factory, tiny_backbone):
+    """A tiny pair classifier fitted with the real CLI, its predictions and its exported folder."""
+    tmp_path = tmp_path_factory.mktemp("pairs")
+    files = {
+        "train": write_jsonl(tmp_path / "train.jsonl", make_pair_rows(120, seed=1)),
+        "test": write_jsonl(tmp_path / "test.jsonl", make_pair_rows(30, seed=2)),
+        "predict": tmp_path / "predict.csv",
+    }
+    pd.DataFrame(make_pair_rows(12, seed=3))[["text", "text_pair"]].to_csv(files["predict"], index=False)
+    config = write_config(tmp_path, tiny_backbone, files, max_epochs=2)
+    settings = yaml.safe_load(config.read_text())
+    settings["data"] |= {"text_pair_column": "text_pair", "max_length": 24}
+    settings["trainer"]["precision"] = "32-true"
+    config.write_text(yaml.safe_dump(settings))
+    run("fit", "--config", str(config), cwd=tmp_path)
+    out = tmp_path / "pred.csv"
+    run(
+        "predict", "--config", str(config), "--ckpt_path", "best",
+        "--prediction.output_path", str(out), cwd=tmp_path,
+    )  # fmt: skip
+    ckpt = tmp_path / "logs/tiny/version_0/checkpoints/best.ckpt"
+    folder = tmp_path / "exported"
+    run("export", "--ckpt_path", str(ckpt), "--output_dir", str(folder), cwd=tmp_path)
+    return {"tmp": tmp_path, "files": files, "config": config, "ckpt": ckpt, "pred": out, "folder": folder}
+
+
+def test_pipeline_reads_a_pair_as_textcls_predict_does(pair_model):
+    from transformers import pipeline
+
+    predictions = pd.read_csv(pair_model["pred"])
+    classify = pipeline("text-classification", model=str(pair_model["folder"]))
+    pairs = [
+        {"text": a, "text_pair": b}
+        for a, b in zip(predictions["text"], predictions["text_pair"], strict=True)
+    ]
+    outputs = classify(pairs, top_k=None, truncation=True, function_to_apply="none")
+    temperature = json.loads((pair_model["folder"] / "calibration.json").read_text())["temperature"]
+    for out, (_, row) in zip(outputs, predictions.iterrows(), strict=True):
+        logits = torch.tensor(
+            [next(o["score"] for o in out if o["label"] == n) for n in ("different", "same")]
+        )
+        probs = (logits / temperature).softmax(-1).numpy()
+        np.testing.assert_allclose(probs, row[["prob_different", "prob_same"]].to_numpy(float), atol=1e-5)
+    card = (pair_model["folder"] / "README.md").read_text()
+    assert '{"text": "a sentence", "text_pair": "another sentence"}' in card
+
+
+@pytest.mark.slow
+def test_onnx_takes_the_segment_ids_and_agrees(pair_model, tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from textcls.export import ONNX_FILE, export, onnx_probs, onnx_session
+
+    rows = make_pair_rows(40, seed=9)
+    pairs = [(r["text"], r["text_pair"]) for r in rows]
+    folder = export(str(pair_model["ckpt"]), str(tmp_path / "onnx"), onnx=True, check_texts=pairs[:10])
+    session = onnx_session(folder / ONNX_FILE)
+    assert [i.name for i in session.get_inputs()] == ["input_ids", "attention_mask", "token_type_ids"]
+    predictor = load_predictor(folder)
+    np.testing.assert_allclose(
+        onnx_probs(session, predictor, pairs), predictor.predict_probs(pairs), atol=1e-4
+    )
+
+
+def test_explanations_cover_both_texts_and_show_the_separator(pair_model):
+    pytest.importorskip("captum")
+    from textcls.explain import explain_predictor
+
+    predictor = load_predictor(pair_model["ckpt"])
+    pair = ("pizza recipe bake", "goal team match")
+    [e] = explain_predictor(predictor, [pair], n_steps=16)
+    assert e.text == "pizza recipe bake [SEP] goal team match"
+    assert [w.word for w in e.words] == ["pizza", "recipe", "bake", "goal", "team", "match"]
+    assert all(e.text[w.start : w.end] == w.word for w in e.words)
+    assert e.probability == pytest.approx(float(predictor.predict_probs([pair]).max()), abs=1e-5)
+
+
+def test_the_data_check_sees_pairs(pair_model, tiny_backbone, tmp_path):
+    from textcls.checks import check_data, render
+
+    rows = make_pair_rows(40, seed=6)
+    rows[5] = rows[4] | {
+        "text": rows[4]["text_pair"],
+        "text_pair": rows[4]["text"],
+    }  # the same pair, reversed
+    test = make_pair_rows(10, seed=7) + [rows[0]]
+    files = {
+        "train": write_jsonl(tmp_path / "a.jsonl", rows),
+        "test": write_jsonl(tmp_path / "b.jsonl", test),
+    }
+    report = check_data(_data(tiny_backbone, files, tmp_path, val_fraction=0.0))
+    codes = {p["code"]: p["message"] for p in report["problems"]}
+    assert "repeated copies of 1 pairs" in codes["duplicate_texts"]
+    assert codes["leakage"].startswith("1 pairs occur in both train and test")
+    sides = report["splits"]["train"]["token_lengths"]["sides"]
+    assert set(sides) == {"text", "text_pair"} and sides["text"]["max"] <= 7
+    assert "text_pair  median" in render(report)
+
+
+def test_baselines_on_pairs_use_both_texts(pair_model, tiny_backbone, tmp_path, capsys):
+    from textcls.baseline import Baselines, run_baselines
+
+    files = pair_model["files"]
+    data = _data(tiny_backbone, files, tmp_path, max_length=24)
+    results = run_baselines(
+        data, tmp_path / "b", Baselines(methods=["tfidf_logreg", "frozen_encoder", "zero_shot"])
+    )
+    assert set(results) == {"tfidf_logreg", "frozen_encoder"}
+    assert "zero_shot: skipped, it compares one text with label descriptions" in capsys.readouterr().out
+    info = (tmp_path / "b/tfidf_logreg/report.md").read_text()
+    assert "product and absolute difference" in info
+    assert results["frozen_encoder"]["rows"] == 30
+
+
+def test_pair_features_are_each_side_with_their_product_and_difference():
+    from textcls.baseline.pairs import combine, pair_tfidf_features
+
+    texts = {"train": ["a goal", "the pizza"], "validation": ["a goal"], "test": ["pizza"]}
+    pairs = {"train": ["a pizza", "the goal"], "validation": ["goal"], "test": ["the pizza"]}
+    x, what, _ = pair_tfidf_features(texts, pairs)
+    n = x["train"].shape[1] // 4
+    u, v = x["test"][:, :n].toarray(), x["test"][:, n : 2 * n].toarray()
+    np.testing.assert_allclose(x["test"][:, 2 * n : 3 * n].toarray(), u * v)
+    np.testing.assert_allclose(x["test"][:, 3 * n :].toarray(), np.abs(u - v))
+    assert (u * v).sum() > 0  # "pizza" is in both texts of the test pair
+    dense = combine(np.ones((1, 2)), np.zeros((1, 2)))
+    assert dense.tolist() == [[1, 1, 0, 0, 0, 0, 1, 1]]

@@ -167,3 +167,33 @@ def test_classifier_options_stop_a_regression_in_one_line(trained, option, messa
     proc = run(command, "--config", str(trained["config"]), *extra, *option, cwd=trained["tmp"], check=False)
     assert proc.returncode == 2 and message in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_regression_baselines_are_ridge_and_the_pairs_cosine(trained, tiny_backbone, tmp_path, capsys):
+    from textcls.baseline import Baselines, run_baselines
+
+    files = trained["files"]
+    data = _data(tiny_backbone, tmp_path, make_pair_rows(120, seed=1), max_length=24)
+    data.hparams.test_file = str(files["test"])
+    methods = ["tfidf_logreg", "tfidf_nb", "frozen_encoder", "zero_shot"]
+    results = run_baselines(data, tmp_path / "b", Baselines(methods=methods))
+    assert set(results) == {"tfidf_logreg", "frozen_encoder", "zero_shot"}
+    printed = capsys.readouterr().out
+    assert "tfidf_nb: skipped, it is a classifier" in printed and "Pearson" in printed
+    assert results["tfidf_logreg"]["model"] == "TF-IDF + ridge regression"
+    assert {"mse", "mae", "pearson", "spearman", "r2"} <= results["zero_shot"].keys()
+    report = (tmp_path / "b/zero_shot/report.md").read_text()
+    assert "cosine similarity" in report
+
+
+def test_the_data_check_reports_the_targets(tiny_backbone, tmp_path):
+    from textcls.checks import check_data, render
+
+    report = check_data(_data(tiny_backbone, tmp_path, make_pair_rows(60, seed=4)))
+    target = report["splits"]["train"]["target"]
+    assert (
+        target["min"] < 0 < 5 < target["max"]
+        and sum(target["histogram"]["counts"]) == report["splits"]["train"]["rows"]
+    )
+    assert report["problem_type"] == "regression" and "Targets:" in render(report)
+    assert not [p for p in report["problems"] if p["level"] == "error"]

@@ -252,8 +252,9 @@ def export_cli(
         overwrite: Replace output_dir if it is not empty.
         metrics: A test report's metrics.json (default: the test of this checkpoint, if found).
         onnx: Also write model.onnx (the onnx extra).
-        check_file: CSV/JSONL texts (column `text`) on which ONNX Runtime must agree with PyTorch (>= 99.5%
-            of texts with the same label; for a multi-label model, the same label set).
+        check_file: CSV/JSONL texts (column `text`, and `text_pair` for a model that reads pairs) on
+            which ONNX Runtime must agree with PyTorch (>= 99.5% of texts with the same label; for a
+            multi-label model the same label set; for a regression scores within 5% of their spread).
         target_precision: Store this target: the web app marks predictions below its validation
             cut-off as uncertain by default.
         quantize: "int8": also write model.int8.onnx (onnxruntime dynamic quantization; implies onnx),
@@ -267,6 +268,8 @@ def export_cli(
         if "text" not in frame.columns:
             raise ExportError(f"'{check_file}' has no column 'text'")
         check_texts = frame["text"].astype(str).tolist()
+        if "text_pair" in frame.columns:  # a model that reads pairs is checked on pairs
+            check_texts = list(zip(check_texts, frame["text_pair"].astype(str), strict=True))
     target = export(ckpt_path, output_dir, overwrite, metrics, onnx, check_texts, target_precision, quantize)
     print(f"Exported {ckpt_path} to {target}", file=sys.stderr)
     return target
