@@ -163,15 +163,55 @@ def multi_label_files(tmp_path) -> dict[str, Path]:
     return write_multi_label_files(tmp_path)
 
 
-@pytest.fixture
-def pair_files(tmp_path) -> dict[str, Path]:
+def write_pair_files(folder: Path, train: int = 160, test: int = 40, predict: int = 10) -> dict[str, Path]:
     """Sentence-pair train and test JSONL files (`text`, `text_pair`, `label`, `score`), and a predict CSV."""
     import pandas as pd
 
     files = {
-        "train": write_jsonl(tmp_path / "pairs_train.jsonl", make_pair_rows(160, seed=1)),
-        "test": write_jsonl(tmp_path / "pairs_test.jsonl", make_pair_rows(40, seed=2)),
-        "predict": tmp_path / "pairs_predict.csv",
+        "train": write_jsonl(folder / "pairs_train.jsonl", make_pair_rows(train, seed=1)),
+        "test": write_jsonl(folder / "pairs_test.jsonl", make_pair_rows(test, seed=2)),
+        "predict": folder / "pairs_predict.csv",
     }
-    pd.DataFrame(make_pair_rows(10, seed=3))[["text", "text_pair"]].to_csv(files["predict"], index=False)
+    pd.DataFrame(make_pair_rows(predict, seed=3))[["text", "text_pair"]].to_csv(files["predict"], index=False)
     return files
+
+
+def write_pair_config(folder: Path, backbone: str, files: dict, max_epochs: int, **data) -> Path:
+    """The CLI tests' config (tests/test_cli.py) for pairs of texts, in fp32, with `data` settings on top."""
+    import yaml
+
+    from tests.test_cli import write_config
+
+    config = write_config(folder, backbone, files, max_epochs=max_epochs)
+    settings = yaml.safe_load(config.read_text())
+    settings["data"] |= {"text_pair_column": "text_pair", "max_length": 24, **data}
+    settings["trainer"]["precision"] = "32-true"
+    config.write_text(yaml.safe_dump(settings))
+    return config
+
+
+def fit_test_predict(folder: Path, config: Path, test: bool = True) -> dict[str, Path]:
+    """`textcls fit`, `test` (unless not asked) and `predict` of `config` in `folder`: the best checkpoint
+    and the predictions file."""
+    from tests.test_cli import run
+
+    run("fit", "--config", str(config), cwd=folder)
+    if test:
+        run("test", "--config", str(config), "--ckpt_path", "best", cwd=folder)
+    pred = folder / "pred.csv"
+    run(
+        "predict",
+        "--config",
+        str(config),
+        "--ckpt_path",
+        "best",
+        "--prediction.output_path",
+        str(pred),
+        cwd=folder,
+    )
+    return {"ckpt": folder / "logs/tiny/version_0/checkpoints/best.ckpt", "pred": pred}
+
+
+@pytest.fixture
+def pair_files(tmp_path) -> dict[str, Path]:
+    return write_pair_files(tmp_path)

@@ -6,10 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-import yaml
 
-from tests.conftest import make_pair_rows, write_jsonl
-from tests.test_cli import run, write_config
+from tests.conftest import fit_test_predict, make_pair_rows, write_jsonl, write_pair_config, write_pair_files
+from tests.test_cli import run
 from textcls.data import DataError, TextClassificationData
 from textcls.inference import load_predictor
 
@@ -51,18 +50,8 @@ def test_a_pair_is_encoded_as_the_tokenizer_encodes_it(tiny_backbone, pair_files
 
 
 def test_fit_predict_and_the_predictor_read_pairs(tiny_backbone, pair_files, tmp_path):
-    config = write_config(tmp_path, tiny_backbone, pair_files, max_epochs=6)
-    settings = yaml.safe_load(config.read_text())
-    settings["data"] |= {"text_pair_column": "text_pair", "max_length": 24}
-    settings["trainer"]["precision"] = "32-true"
-    config.write_text(yaml.safe_dump(settings))
-    run("fit", "--config", str(config), cwd=tmp_path)
-    run("test", "--config", str(config), "--ckpt_path", "best", cwd=tmp_path)
-    out = tmp_path / "pred.csv"
-    run(
-        "predict", "--config", str(config), "--ckpt_path", "best",
-        "--prediction.output_path", str(out), cwd=tmp_path,
-    )  # fmt: skip
+    config = write_pair_config(tmp_path, tiny_backbone, pair_files, max_epochs=6)
+    out = fit_test_predict(tmp_path, config)["pred"]
     predictions = pd.read_csv(out)
     given = pd.read_csv(pair_files["predict"])
     assert predictions.columns[:3].tolist() == ["text", "text_pair", "label"]
@@ -124,27 +113,12 @@ def test_pair_input_problems_are_one_line(tiny_backbone, pair_files, tmp_path):
 def pair_model(tmp_path_factory, tiny_backbone):
     """A tiny pair classifier fitted with the real CLI, its predictions and its exported folder."""
     tmp_path = tmp_path_factory.mktemp("pairs")
-    files = {
-        "train": write_jsonl(tmp_path / "train.jsonl", make_pair_rows(120, seed=1)),
-        "test": write_jsonl(tmp_path / "test.jsonl", make_pair_rows(30, seed=2)),
-        "predict": tmp_path / "predict.csv",
-    }
-    pd.DataFrame(make_pair_rows(12, seed=3))[["text", "text_pair"]].to_csv(files["predict"], index=False)
-    config = write_config(tmp_path, tiny_backbone, files, max_epochs=2)
-    settings = yaml.safe_load(config.read_text())
-    settings["data"] |= {"text_pair_column": "text_pair", "max_length": 24}
-    settings["trainer"]["precision"] = "32-true"
-    config.write_text(yaml.safe_dump(settings))
-    run("fit", "--config", str(config), cwd=tmp_path)
-    out = tmp_path / "pred.csv"
-    run(
-        "predict", "--config", str(config), "--ckpt_path", "best",
-        "--prediction.output_path", str(out), cwd=tmp_path,
-    )  # fmt: skip
-    ckpt = tmp_path / "logs/tiny/version_0/checkpoints/best.ckpt"
+    files = write_pair_files(tmp_path, train=120, test=30, predict=12)
+    config = write_pair_config(tmp_path, tiny_backbone, files, max_epochs=2)
+    made = fit_test_predict(tmp_path, config, test=False)
     folder = tmp_path / "exported"
-    run("export", "--ckpt_path", str(ckpt), "--output_dir", str(folder), cwd=tmp_path)
-    return {"tmp": tmp_path, "files": files, "config": config, "ckpt": ckpt, "pred": out, "folder": folder}
+    run("export", "--ckpt_path", str(made["ckpt"]), "--output_dir", str(folder), cwd=tmp_path)
+    return {"tmp": tmp_path, "files": files, "config": config, "folder": folder, **made}
 
 
 def test_pipeline_reads_a_pair_as_textcls_predict_does(pair_model):

@@ -7,49 +7,23 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-import yaml
 
-from tests.conftest import make_pair_rows, write_jsonl
-from tests.test_cli import run, write_config
+from tests.conftest import fit_test_predict, make_pair_rows, write_jsonl, write_pair_config, write_pair_files
+from tests.test_cli import run
 from textcls.data import DataError, TextClassificationData
 from textcls.inference import load_predictor
 from textcls.tasks.regression import Regression
-
-
-def _config(tmp_path, backbone, files, **data) -> "Path":  # noqa: F821
-    config = write_config(tmp_path, backbone, files, max_epochs=5)
-    settings = yaml.safe_load(config.read_text())
-    settings["data"] |= {
-        "text_pair_column": "text_pair",
-        "label_column": "score",
-        "problem_type": "regression",
-        "max_length": 24,
-    } | data
-    settings["trainer"]["precision"] = "32-true"
-    config.write_text(yaml.safe_dump(settings))
-    return config
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tiny_backbone):
     """A tiny regression fitted, tested and used to predict through the real CLI."""
     tmp_path = tmp_path_factory.mktemp("regression")
-    files = {
-        "train": write_jsonl(tmp_path / "train.jsonl", make_pair_rows(160, seed=1)),
-        "test": write_jsonl(tmp_path / "test.jsonl", make_pair_rows(40, seed=2)),
-        "predict": tmp_path / "predict.csv",
-    }
-    pd.DataFrame(make_pair_rows(10, seed=3))[["text", "text_pair"]].to_csv(files["predict"], index=False)
-    config = _config(tmp_path, tiny_backbone, files)
-    fit = run("fit", "--config", str(config), cwd=tmp_path)
-    run("test", "--config", str(config), "--ckpt_path", "best", cwd=tmp_path)
-    out = tmp_path / "pred.csv"
-    run(
-        "predict", "--config", str(config), "--ckpt_path", "best",
-        "--prediction.output_path", str(out), cwd=tmp_path,
-    )  # fmt: skip
-    ckpt = tmp_path / "logs/tiny/version_0/checkpoints/best.ckpt"
-    return {"tmp": tmp_path, "files": files, "config": config, "ckpt": ckpt, "pred": out, "fit": fit}
+    files = write_pair_files(tmp_path)
+    config = write_pair_config(
+        tmp_path, tiny_backbone, files, 5, label_column="score", problem_type="regression"
+    )
+    return {"tmp": tmp_path, "files": files, "config": config, **fit_test_predict(tmp_path, config)}
 
 
 def test_the_checkpoint_keeps_the_standardisation_and_picks_by_pearson(trained):
