@@ -23,6 +23,9 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", message="The dirpath has changed")
     # mixed precision: the summary counts fp32 weights' bytes, which is right for bf16-mixed and 16-mixed
     warnings.filterwarnings("ignore", message="Precision .* is not supported by the model summary")
+    # a regression's Spearman keeps every score of the split to rank them: a validation or test split's
+    # worth of floats, known and intended
+    warnings.filterwarnings("ignore", message="Metric `SpearmanCorrcoef` will save all targets")
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, _DropTips) for f in logger.filters):
