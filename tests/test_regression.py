@@ -171,3 +171,20 @@ def test_the_data_check_reports_the_targets(tiny_backbone, tmp_path):
     )
     assert report["problem_type"] == "regression" and "Targets:" in render(report)
     assert not [p for p in report["problems"] if p["level"] == "error"]
+
+
+@pytest.mark.slow
+def test_onnx_of_a_regression_agrees_by_the_largest_difference(trained, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from textcls.export import ONNX_FILE, export, onnx_probs, onnx_session
+
+    pairs = [(r["text"], r["text_pair"]) for r in make_pair_rows(30, seed=9)]
+    folder = export(str(trained["ckpt"]), str(tmp_path / "onnx"), onnx=True, check_texts=pairs)
+    assert "(max absolute difference" in capsys.readouterr().out
+    predictor = load_predictor(folder)
+    np.testing.assert_allclose(
+        onnx_probs(onnx_session(folder / ONNX_FILE), predictor, pairs),
+        predictor.predict_probs(pairs),
+        atol=1e-4,
+    )
