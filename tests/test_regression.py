@@ -188,3 +188,24 @@ def test_onnx_of_a_regression_agrees_by_the_largest_difference(trained, tmp_path
         predictor.predict_probs(pairs),
         atol=1e-4,
     )
+
+
+def test_a_regression_on_single_texts(tiny_backbone, tmp_path):
+    """No pair column: one text per row, scored; the prediction table names rows by their id."""
+    rows = [
+        {"id": i, "text": r["text"], "score": r["score"]} for i, r in enumerate(make_pair_rows(80, seed=8))
+    ]
+    files = {
+        "train": write_jsonl(tmp_path / "train.jsonl", rows[:60]),
+        "test": write_jsonl(tmp_path / "test.jsonl", rows[60:]),
+        "predict": write_jsonl(tmp_path / "predict.jsonl", rows[60:70]),
+    }
+    config = write_pair_config(
+        tmp_path, tiny_backbone, files, 1, text_pair_column=None, label_column="score",
+        problem_type="regression", id_column="id",
+    )  # fmt: skip
+    predictions = pd.read_csv(fit_test_predict(tmp_path, config)["pred"])
+    assert predictions.columns.tolist() == ["id", "score"] and predictions["id"].tolist() == list(
+        range(60, 70)
+    )
+    assert np.isfinite(predictions["score"]).all()
