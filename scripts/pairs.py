@@ -59,7 +59,12 @@ def section(config: str, reuse: bool) -> list[str]:
     for r in rows:
         cells = " | ".join(f"{r[c]:.4f}" for c in columns)
         lines.append(f"| {r['model']} | {r['rows']} | {cells} | {r.get('train_seconds', '')} |")
-    if not (reuse and list(root.glob("version_*/metrics.json"))):
+    if reuse and list(root.glob("version_*/metrics.json")):
+        lines += [
+            "",
+            "Reused the runs already in lightning_logs: their load at the time is not recorded here.",
+        ]
+    else:
         lines += [
             "",
             f"All three commands took {time.time() - start:.0f} s; load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores.",
