@@ -270,3 +270,24 @@ def test_single_label_report_leads_with_a_better_baseline(tmp_path):
         f"1.0000 against {metrics['f1_macro']:.4f}"
     ]
     assert (tmp_path / "report.md").read_text().splitlines()[2].startswith("> **Warning:** TF-IDF + logistic")
+
+
+def test_the_log_loss_of_float32_probabilities_does_not_warn():
+    """A scikit-learn classifier on float32 features (the frozen-encoder baseline) gives float32
+    probabilities whose rows sum to 1 only to 1e-7: the log loss takes them without a warning."""
+    import warnings
+
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 64)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(int)
+    probs = np.zeros((100, 2))
+    probs[:] = LogisticRegression(C=16, max_iter=3000).fit(x[:300], y[:300]).predict_proba(x[300:])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss = compute_metrics(y[300:], probs)["loss"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert loss == pytest.approx(log_loss(y[300:], probs), rel=1e-6)

@@ -68,8 +68,15 @@ def compute_metrics(y_true: np.ndarray, probs: np.ndarray) -> dict:
     bins and Brier score, textcls/calibration.py) and the number of rows."""
     return {
         **compute_scores(y_true, probs.argmax(1)),
-        "loss": float(log_loss(y_true, np.clip(probs, 1e-12, 1), labels=np.arange(probs.shape[1]))),
+        "loss": float(log_loss(y_true, _normalised(probs), labels=np.arange(probs.shape[1]))),
         "ece": expected_calibration_error(probs, y_true),
         "brier": brier_score(probs, y_true),
         "rows": len(y_true),
     }
+
+
+def _normalised(probs: np.ndarray) -> np.ndarray:
+    """Probabilities in float64 that sum to 1 at float64 precision: float32 ones (a softmax, a scikit-learn
+    classifier on float32 features) are off by 1e-7, which scikit-learn's log loss warns about."""
+    probs = np.clip(np.asarray(probs, dtype=np.float64), 1e-12, 1)
+    return probs / probs.sum(1, keepdims=True)
