@@ -222,3 +222,13 @@ def test_pair_features_are_each_side_with_their_product_and_difference():
     assert (u * v).sum() > 0  # "pizza" is in both texts of the test pair
     dense = combine(np.ones((1, 2)), np.zeros((1, 2)))
     assert dense.tolist() == [[1, 1, 0, 0, 0, 0, 1, 1]]
+
+
+def test_a_backbone_without_segment_ids_gets_none(tiny_backbone, pair_files, tmp_path):
+    """RoBERTa-like tokenizers give no segment ids (DistilBERT's forward refuses them): pairs are then
+    read from the separator tokens alone, in training and in the predictor alike."""
+    data = _data(tiny_backbone, pair_files, tmp_path)
+    data.tokenizer.model_input_names = ["input_ids", "attention_mask"]
+    data.setup("test")
+    batch = next(iter(data.test_dataloader()))
+    assert "token_type_ids" not in batch and batch["input_ids"].shape[0] > 0

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from tests.conftest import fit_test_predict, make_pair_rows, write_jsonl, write_pair_config, write_pair_files
 from tests.test_cli import run
@@ -209,3 +210,27 @@ def test_a_regression_on_single_texts(tiny_backbone, tmp_path):
         range(60, 70)
     )
     assert np.isfinite(predictions["score"]).all()
+
+
+def test_a_regression_on_pairs_fits_in_bf16_mixed(tiny_backbone, tmp_path, bf16_cpu):
+    """The automatic precision of a CPU with native bf16 (bf16-mixed fit, fp32 validation): the loss
+    and the scores stay finite, and the validation Pearson is logged."""
+    files = write_pair_files(tmp_path, train=60, test=10, predict=5)
+    config = write_pair_config(
+        tmp_path, tiny_backbone, files, 1, label_column="score", problem_type="regression"
+    )
+    settings = yaml.safe_load(config.read_text())
+    del settings["trainer"]["precision"]  # automatic: bf16-mixed on this (patched) CPU
+    config.write_text(yaml.safe_dump(settings))
+    made = fit_test_predict(tmp_path, config, test=False)
+    assert torch.load(made["ckpt"], weights_only=True)["hyper_parameters"]["problem_type"] == "regression"
+    assert np.isfinite(pd.read_csv(made["pred"])["score"]).all()
+    saved = yaml.safe_load((tmp_path / "logs/tiny/version_0/config.yaml").read_text())
+    assert saved["trainer"]["precision"] == "bf16-mixed"
+    ckpt = torch.load(made["ckpt"], weights_only=True)
+    [best] = [
+        v["best_model_score"]
+        for k, v in ckpt["callbacks"].items()
+        if "val/pearson" in k and "best_model_score" in v
+    ]
+    assert torch.isfinite(best)

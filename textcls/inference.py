@@ -35,7 +35,7 @@ from textcls.checkpoint import (
     load_checkpoint,
 )
 from textcls.data.batching import Collator
-from textcls.long_text import TextLayout, encode_texts, pool_windows
+from textcls.long_text import TextLayout, encode_texts, pool_windows, takes_segments
 from textcls.predictions import DEFAULT_UNCERTAIN_BELOW
 from textcls.quantize import check_quantize, quantize_int8
 from textcls.tasks import Task, task_for
@@ -132,7 +132,7 @@ class Predictor:
         input a `(text, text_pair)` tuple) the segment ids where the backbone takes them."""
         firsts, pairs = split_pairs(texts, self.reads_pairs)
         enc = encode_texts(firsts, self.tokenizer, self.layout, pairs)
-        segments = enc.get("segment") if "token_type_ids" in self.tokenizer.model_input_names else None
+        segments = enc.get("segment") if takes_segments(self.tokenizer) else None
         items = [{"idx": 0, "input_ids": ids} for ids in enc["input_ids"]]
         if segments is not None:
             items = [item | {"segment": start} for item, start in zip(items, segments, strict=True)]

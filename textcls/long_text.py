@@ -144,6 +144,12 @@ def encode_texts(
     return out
 
 
+def takes_segments(tokenizer) -> bool:
+    """Whether the backbone reads segment ids (BERT does; RoBERTa and DistilBERT read a pair from its
+    separator tokens alone, and DistilBERT's forward refuses them)."""
+    return "token_type_ids" in tokenizer.model_input_names
+
+
 def encode_pairs(texts: list[str], pairs: list[str], tokenizer, max_length: int) -> dict[str, list]:
     """The tokenizer's own pair encoding (`[CLS] a [SEP] b [SEP]` for BERT), cut `longest_first` to
     `max_length`: the longer text loses tokens first, so a short text keeps all of its own."""

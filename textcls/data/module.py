@@ -28,7 +28,7 @@ from textcls.data.batching import (
 from textcls.data.io import SPLITS, DataError, clean_split, label_sort_key, load_hub_dataset, read_table
 from textcls.data.split import check_eval_labels, distribution_table, split_train
 from textcls.data.tokens import tokenize_cached
-from textcls.long_text import TextLayout
+from textcls.long_text import TextLayout, takes_segments
 from textcls.tasks import Task, task_for
 
 
@@ -339,8 +339,7 @@ class TextClassificationData(L.LightningDataModule):
                 )
             labels = self.task.targets(frame["label"], self.label_names)
         tokens, offsets, owners, text_lengths, segments = ids
-        if "token_type_ids" not in self.tokenizer.model_input_names:
-            segments = None  # RoBERTa and its kin read a pair from its separator tokens alone
+        segments = segments if takes_segments(self.tokenizer) else None
         return EncodedTexts(tokens, offsets, labels, owners, text_lengths, segments)
 
     def _pad_multiple(self) -> int:
