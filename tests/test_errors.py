@@ -19,7 +19,7 @@ import torch
 
 from tests.conftest import make_rows, write_jsonl
 from tests.test_cli import ROOT, run, write_config
-from textcls import cli
+from textcls import cli, launch
 from textcls.backbone import BackboneNotFoundError, load_tokenizer
 from textcls.callbacks import FiniteLossCheck, NonFiniteLossError
 from textcls.checkpoint import CheckpointError, load_checkpoint, resolve_ckpt_path
@@ -343,7 +343,7 @@ def test_errors_inside_library_code_keep_their_traceback_and_ask_for_a_report(mo
     def library_bug(*args, **kwargs):
         raise FileNotFoundError("[Errno 2] No such file or directory: '/site-packages/some/asset.json'")
 
-    monkeypatch.setattr(cli, "TextclsCLI", library_bug)
+    monkeypatch.setattr(launch, "TextclsCLI", library_bug)
     monkeypatch.delenv("TEXTCLS_DEBUG", raising=False)
     with pytest.raises(SystemExit) as exit_:
         cli.main(["fit"])
@@ -358,7 +358,7 @@ def test_out_of_memory_message(monkeypatch, capsys):
     def oom(*args, **kwargs):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr(cli, "TextclsCLI", oom)
+    monkeypatch.setattr(launch, "TextclsCLI", oom)
     monkeypatch.delenv("TEXTCLS_DEBUG", raising=False)
     with pytest.raises(SystemExit) as exit_:
         cli.main(["fit"])
@@ -383,7 +383,7 @@ def test_debug_switch_shows_the_traceback(monkeypatch):
     def fail(*args, **kwargs):
         raise DataError("bad data")
 
-    monkeypatch.setattr(cli, "TextclsCLI", fail)
+    monkeypatch.setattr(launch, "TextclsCLI", fail)
     monkeypatch.setenv("TEXTCLS_DEBUG", "1")
     with pytest.raises(DataError, match="bad data"):
         cli.main(["fit"])

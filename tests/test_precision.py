@@ -288,7 +288,7 @@ def test_gpus_get_the_same_precision_for_every_command(monkeypatch):
 def built_precision(monkeypatch, tmp_path, backbone, files, command: str, *extra: str) -> str:
     """The precision of the Trainer that `textcls COMMAND --config ... EXTRA` builds on CPU (not run)."""
     from tests.test_cli import write_config
-    from textcls.cli import TextclsCLI, make_cli
+    from textcls.launch import TextclsCLI, make_cli
 
     monkeypatch.setattr(TextclsCLI, "_run_subcommand", lambda self, subcommand: None)
     monkeypatch.chdir(tmp_path)
