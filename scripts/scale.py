@@ -150,7 +150,7 @@ def first_row_written(folder: Path) -> bool:
     return False
 
 
-def write_config(folder: Path, backbone: Path, train: Path, cache: Path) -> Path:
+def write_config(folder: Path, backbone: Path, train: Path, cache: Path, eval_batch_size: int) -> Path:
     config = folder / "scale.yaml"
     config.write_text(
         json.dumps(
@@ -161,6 +161,7 @@ def write_config(folder: Path, backbone: Path, train: Path, cache: Path) -> Path
                     "id_column": "id",
                     "max_length": 64,
                     "batch_size": 32,
+                    "eval_batch_size": eval_batch_size,
                     "cache_dir": str(cache),
                 },
                 "trainer": {"max_epochs": 1, "logger": False, "enable_progress_bar": False},
@@ -170,68 +171,64 @@ def write_config(folder: Path, backbone: Path, train: Path, cache: Path) -> Path
     return config
 
 
-def run_rows(rows: int, args: argparse.Namespace, env: dict) -> dict:
+def command_args(
+    command: str, folder: Path, config: Path, args: argparse.Namespace, predict: Path
+) -> list[str]:
+    if command == "check-data":
+        return ["--output_dir", str(folder / "check")]
+    if command == "fit":
+        limit = str(args.limit_train_batches)
+        return [
+            "--trainer.limit_train_batches", limit, "--trainer.limit_val_batches", limit,
+            "--checkpoint.dirpath", str(folder / "checkpoints"),
+        ]  # fmt: skip
+    ckpt = Path(args.ckpt) if args.ckpt else folder / "checkpoints" / "last.ckpt"
+    out = folder / "out"
+    subprocess.run(["rm", "-rf", str(out)], check=True)
+    out.mkdir()
+    return [
+        "--ckpt_path", str(ckpt), "--data.predict_file", str(predict),
+        "--prediction.output_path", str(out / "predictions.csv"),
+    ]  # fmt: skip
+
+
+def run_rows(rows: int, args: argparse.Namespace, env: dict, save) -> None:
+    """Measure each of `args.commands` on the corpus of `rows` rows, from a cold token cache."""
     work = Path(args.work_dir)
     files = write_corpus(work, rows)
     backbone = build_backbone(work / "backbone")
     folder = work / f"{args.label}_{rows}"
+    folder.mkdir(parents=True, exist_ok=True)
     cache = folder / "cache"
-    subprocess.run(["rm", "-rf", str(folder)], check=True)
-    folder.mkdir(parents=True)
-    config = write_config(folder, backbone, files["train"], cache)
-    textcls = [sys.executable, "-m", "textcls"]
-    results = {}
-    results["check-data"] = measure(
-        [*textcls, "check-data", "--config", str(config), "--output_dir", str(folder / "check")],
-        env,
-        log=folder / "check-data.log",
-    )
-    subprocess.run(["rm", "-rf", str(cache)], check=True)
-    ckpt_dir = folder / "checkpoints"
-    results["fit"] = measure(
-        [
-            *textcls, "fit", "--config", str(config),
-            "--trainer.limit_train_batches", str(args.limit_train_batches),
-            "--trainer.limit_val_batches", str(args.limit_train_batches),
-            "--checkpoint.dirpath", str(ckpt_dir),
-        ],
-        env,
-        log=folder / "fit.log",
-    )  # fmt: skip
-    ckpt = Path(args.ckpt) if args.ckpt else ckpt_dir / "last.ckpt"
-    subprocess.run(["rm", "-rf", str(cache)], check=True)
-    out = folder / "out"
-    out.mkdir()
-    results["predict"] = measure(
-        [
-            *textcls, "predict", "--config", str(config), "--ckpt_path", str(ckpt),
-            "--data.predict_file", str(files["predict"]),
-            "--prediction.output_path", str(out / "predictions.csv"),
-        ],
-        env,
-        watch=out,
-        log=folder / "predict.log",
-    )  # fmt: skip
-    results["predict"]["rows_per_s"] = round(rows / results["predict"]["seconds"])
-    results["cache_mb"] = round(sum(f.stat().st_size for f in cache.rglob("*") if f.is_file()) / 2**20)
-    return results
+    config = write_config(folder, backbone, files["train"], cache, args.eval_batch_size)
+    for command in args.commands:
+        subprocess.run(["rm", "-rf", str(cache)], check=True)
+        extra = command_args(command, folder, config, args, files["predict"])
+        load = os.getloadavg()[0]
+        cmd = [sys.executable, "-m", "textcls", command, "--config", str(config), *extra]
+        watch = folder / "out" if command == "predict" else None
+        result = measure(cmd, env, watch=watch, log=folder / f"{command}.log")
+        result["load_average"] = round((load + os.getloadavg()[0]) / 2, 1)
+        if command == "predict":
+            result["rows_per_s"] = round(rows / result["seconds"])
+            result["cache_mb"] = round(sum(f.stat().st_size for f in cache.rglob("*") if f.is_file()) / 2**20)
+        save(rows, command, result)
 
 
 def table(work: Path) -> str:
     lines = [
-        "| code | rows | command | peak private (RssAnon) MB | peak RSS MB | wall s | predict rows/s | first row s |",
-        "|---|---:|---|---:|---:|---:|---:|---:|",
+        "| code | rows | command | peak private (RssAnon) MB | peak RSS MB | wall s | load | predict rows/s | first row s |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for path in sorted(work.glob("scale_*.json")):
         saved = json.loads(path.read_text())
         for rows, commands in saved["results"].items():
-            for command in ("check-data", "fit", "predict"):
-                r = commands[command]
+            for command, r in commands.items():
                 rate = r.get("rows_per_s", "")
                 first = r.get("first_row_s") or ""
                 lines.append(
                     f"| {saved['label']} | {int(rows):,} | {command} | {r['peak_rss_anon_mb']:,} | "
-                    f"{r['peak_rss_mb']:,} | {r['seconds']} | {rate} | {first} |"
+                    f"{r['peak_rss_mb']:,} | {r['seconds']} | {r.get('load_average', '')} | {rate} | {first} |"
                 )
     return "\n".join(lines)
 
@@ -242,7 +239,9 @@ def main() -> None:
     parser.add_argument("--label", default="after", help="names the results (e.g. before/after)")
     parser.add_argument("--textcls", help="a textcls checkout to measure instead of this one")
     parser.add_argument("--work_dir", default=str(ROOT / "lightning_logs" / "scale"))
+    parser.add_argument("--commands", nargs="+", default=["check-data", "fit", "predict"])
     parser.add_argument("--limit_train_batches", type=int, default=200)
+    parser.add_argument("--eval_batch_size", type=int, default=256)
     parser.add_argument("--ckpt", help="predict with this checkpoint instead of the fit's own")
     parser.add_argument("--table", action="store_true", help="print the table of the saved results")
     args = parser.parse_args()
@@ -252,13 +251,16 @@ def main() -> None:
         print(table(work))
         return
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": args.textcls or str(ROOT)}
-    load = os.getloadavg()
-    results = {}
+    path = work / f"scale_{args.label}.json"
+    saved = json.loads(path.read_text()) if path.exists() else {"label": args.label, "results": {}}
+
+    def save(rows: int, command: str, result: dict) -> None:
+        saved["results"].setdefault(str(rows), {})[command] = result
+        path.write_text(json.dumps(saved, indent=1))
+        print(json.dumps({rows: {command: result}}), flush=True)
+
     for rows in args.rows:
-        results[rows] = run_rows(rows, args, env)
-        print(json.dumps({rows: results[rows]}), flush=True)
-    saved = {"label": args.label, "load_before": load, "load_after": os.getloadavg(), "results": results}
-    (work / f"scale_{args.label}.json").write_text(json.dumps(saved, indent=1))
+        run_rows(rows, args, env, save)
     print(table(work))
 
 
