@@ -3,7 +3,9 @@ the exported-folder predictor, the web app): one label per text, or a set of lab
 (textcls/tasks/ says which).
 
 Evaluation and prediction batches arrive longest-first and, with several devices, split over ranks
-that a distributed sampler may pad with repeated rows: `gather_in_order` undoes all of that.
+that a distributed sampler may pad with repeated rows: `gather_in_order` undoes all of that at the end of
+an evaluation, `InputOrder` as rows stream in (predict), and `inputs_at` reads the input rows of a
+stretch of predictions.
 """
 
 import numpy as np
@@ -26,6 +28,57 @@ def gather_in_order(idx: torch.Tensor, probs: torch.Tensor) -> tuple[np.ndarray,
         probs = torch.cat([p[1] for p in parts])
     order = pd.Series(range(len(idx)), index=idx.numpy()).groupby(level=0).first().sort_index()
     return order.index.to_numpy(), probs[torch.as_tensor(order.to_numpy().copy())]
+
+
+class InputOrder:
+    """Prediction rows that arrive in any order (sorted by length within blocks, split over ranks, some
+    repeated), handed on in input order as soon as every row before them has arrived, each row once.
+
+    Holds only the rows not yet handed on: about one block of the predict sampler.
+    """
+
+    def __init__(self):
+        self.next = 0  # the first input row not yet handed on
+        self.rows, self.values = np.empty(0, dtype=np.int64), None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def add(self, rows: torch.Tensor | np.ndarray, values: torch.Tensor) -> None:
+        """Take predictions `values` of input `rows`; a row already handed on is dropped."""
+        rows, values = np.asarray(rows, dtype=np.int64), values.cpu()
+        kept = rows >= self.next
+        rows, values = np.concatenate([self.rows, rows[kept]]), values[torch.from_numpy(kept)]
+        values = values if self.values is None else torch.cat([self.values, values])
+        rows, first = np.unique(rows, return_index=True)  # sorted, each row's first arrival
+        self.rows, self.values = rows, values[torch.from_numpy(first)]
+
+    def take(self, at_least: int = 1) -> tuple[np.ndarray, torch.Tensor] | None:
+        """The rows from the first not yet handed on, in input order, up to the first row still missing,
+        when they are at least `at_least` (else None, and they wait)."""
+        run = int(np.sum(self.rows - np.arange(len(self.rows)) == self.next))
+        return self._hand_on(run) if run and run >= at_least else None
+
+    def rest(self) -> tuple[np.ndarray, torch.Tensor] | None:
+        """Every row still held, in input order (rows that never arrive, as with
+        trainer.limit_predict_batches, leave gaps)."""
+        return self._hand_on(len(self.rows)) if len(self.rows) else None
+
+    def _hand_on(self, n: int) -> tuple[np.ndarray, torch.Tensor]:
+        rows, values = self.rows[:n], self.values[:n]
+        self.rows, self.values = self.rows[n:], self.values[n:]
+        self.next = int(rows[-1]) + 1
+        return rows, values
+
+
+def inputs_at(datamodule, rows: np.ndarray) -> pd.DataFrame:
+    """The predict input rows (`text`, and `text_pair` and `id` where the data has them) at positions
+    `rows`: from the Arrow dataset `datamodule.predict_rows` where the data module keeps one, else from its
+    frame `predict_frame`."""
+    source = getattr(datamodule, "predict_rows", None)
+    if source is not None and hasattr(source, "select"):
+        return pd.DataFrame(source[list(map(int, rows))])
+    return datamodule.predict_frame.iloc[rows]
 
 
 def row_names(inputs: pd.DataFrame) -> pd.DataFrame:
