@@ -54,10 +54,9 @@ class RankRounds:
         self.added += 1
         if self.added % self.per_round and self.added < self.batches:
             return []
-        received = self._round()
-        if self.added >= self.batches:  # this rank's last batch: the rounds other ranks still need
-            received += self.finish()
-        return received
+        if self.added < self.batches:
+            return self._round()
+        return self._round() + self.finish()  # this rank's last batch: the rounds other ranks still need
 
     def finish(self) -> list[Rows]:
         """Take part, with nothing to send, in the rounds left (a rank with fewer batches than others)."""
