@@ -57,8 +57,14 @@ def make_backbone(folder: Path) -> None:
     tokenizer.save_pretrained(folder)
 
 
-def textcls(root: Path, args: list[str], cwd: Path) -> subprocess.Popen:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(root.resolve())}
+def textcls(root: Path, args: list[str], cwd: Path, threads: int = 1) -> subprocess.Popen:
+    # one intra-op thread by default: on a shared machine, comparisons do not hinge on how threads contend
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": str(root.resolve()),
+        "OMP_NUM_THREADS": str(threads),
+    }
     return subprocess.Popen([sys.executable, "-m", "textcls", *args], cwd=cwd, env=env)
 
 
@@ -80,13 +86,13 @@ def has_a_row(out: Path) -> bool:
     return False
 
 
-def measure(root: Path, work: Path, out: Path) -> dict:
+def measure(root: Path, work: Path, out: Path, threads: int) -> dict:
     """Run predict once, sampling memory and the output file."""
     args = ["predict", "--config", str(work / "predict.yaml"), "--ckpt_path", str(work / "model.ckpt")]
     args += ["--data.cache_dir", str(work / f"cache_{time.time_ns()}"), "--prediction.output_path", str(out)]
     out.unlink(missing_ok=True)
     start = time.perf_counter()
-    proc = textcls(root, args, work)
+    proc = textcls(root, args, work, threads)
     peak = {"RssAnon": 0, "VmRSS": 0}
     first_row = None
     while proc.poll() is None:
@@ -109,6 +115,7 @@ def measure(root: Path, work: Path, out: Path) -> dict:
         "first_row_s": round(first_row if first_row is not None else wall, 1),
         "peak_rss_anon_mb": round(peak["RssAnon"] / 1024),
         "peak_rss_mb": round(peak["VmRSS"] / 1024),
+        "threads": threads,
         "load_avg": os.getloadavg(),
     }
 
@@ -147,12 +154,13 @@ def main() -> None:
         "--work", type=Path, required=True, help="Folder for the corpus, backbone and checkpoint."
     )
     parser.add_argument("--root", type=Path, default=Path("."), help="The textcls checkout to run.")
+    parser.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS of the predict process.")
     parser.add_argument(
         "--out", type=Path, default=None, help="The predictions file (default WORK/pred.csv)."
     )
     args = parser.parse_args()
     prepare(args.work, args.rows, args.root)
-    result = measure(args.root, args.work, (args.out or args.work / "pred.csv").resolve())
+    result = measure(args.root, args.work, (args.out or args.work / "pred.csv").resolve(), args.threads)
     print(json.dumps({"root": str(args.root.resolve()), **result}))
 
 
