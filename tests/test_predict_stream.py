@@ -1,6 +1,7 @@
 """Streamed `predict`: rows sorted by length within blocks of input rows, gathered from every rank in
 bounded rounds, put back in input order and appended to the file as they complete."""
 
+import io
 import os
 import socket
 import subprocess
@@ -84,6 +85,25 @@ def test_table_file_appends_parts_as_one_write_would(tmp_path, suffix):
 SCENARIOS = [(5, 2), (2, 5), (3, 0)]  # batches of rank 0 and rank 1
 
 
+def test_the_progress_bar_shows_the_rows_written():
+    """Lightning's predict bar, rich or tqdm, says how many rows are in the file so far."""
+    from types import SimpleNamespace
+
+    from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
+    from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
+    from rich.progress import Progress
+
+    tqdm_bar = TQDMProgressBar()
+    tqdm_bar.predict_progress_bar = Tqdm(total=10, file=io.StringIO())
+    writer._show_rows_written(SimpleNamespace(progress_bar_callback=tqdm_bar), 4096)
+    assert tqdm_bar.predict_progress_bar.postfix == "rows written=4096"
+    rich_bar = RichProgressBar()
+    rich_bar.progress = Progress()
+    rich_bar.predict_progress_bar_id = rich_bar.progress.add_task("Predicting", total=10)
+    writer._show_rows_written(SimpleNamespace(progress_bar_callback=rich_bar), 12288)
+    assert rich_bar.progress.tasks[0].description.endswith("Predicting, 12,288 rows written")
+
+
 def _rounds(rank: int, port: int, out) -> None:
     """One rank through each scenario: batches of 2 rows (rank 0 rows 0-1, 4-5, ...; rank 1 rows 2-3, ...);
     puts what rank 0 received in each round."""
@@ -113,6 +133,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_rank_rounds_bring_uneven_ranks_to_rank_0_without_waiting_forever():
     """2 gloo ranks with different numbers of batches (rank 0 more, fewer, the other none): every rank
     takes part in the rounds the rank with the most needs, and rank 0 receives every row once, one round

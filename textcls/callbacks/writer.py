@@ -6,7 +6,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import BasePredictionWriter, Callback, TQDMProgressBar
+from lightning.pytorch.callbacks import BasePredictionWriter, Callback, RichProgressBar, TQDMProgressBar
 from lightning.pytorch.utilities import rank_zero_info
 
 from textcls.calibration import cutoff_message
@@ -158,10 +158,18 @@ class PredictionWriter(Callback):
 
 
 def _show_rows_written(trainer: L.Trainer, rows: int) -> None:
-    """The rows written so far beside Lightning's predict progress bar (batches, rate and ETA)."""
+    """The rows written so far beside Lightning's predict progress bar (batches, rate and time left)."""
     bar = trainer.progress_bar_callback
     if isinstance(bar, TQDMProgressBar) and bar._predict_progress_bar is not None:
         bar.predict_progress_bar.set_postfix({"rows written": rows}, refresh=False)
+    elif (
+        isinstance(bar, RichProgressBar)
+        and bar.progress is not None
+        and bar.predict_progress_bar_id is not None
+    ):
+        text = f"{bar.predict_description}, {rows:,} rows written"
+        style = bar.theme.description
+        bar.progress.update(bar.predict_progress_bar_id, description=f"[{style}]{text}" if style else text)
 
 
 def _forget_batch_indices(trainer: L.Trainer) -> None:

@@ -311,13 +311,14 @@ class BlockSortedSampler(DistributedSampler):
             num_replicas = dist.get_world_size() if grouped else 1
         if rank is None:
             rank = dist.get_rank() if grouped else 0
-        self.lengths = np.asarray(lengths)
-        super().__init__(self.lengths, num_replicas, rank, shuffle=False)
+        self.lengths = lengths  # read a block at a time: they may be a memory-mapped column
+        super().__init__(lengths, num_replicas, rank, shuffle=False)
         self.block = block or PREDICT_BLOCK
         self.num_samples = len(range(self.rank, len(self.lengths), self.num_replicas))
         self.total_size = len(self.lengths)
 
     def __iter__(self) -> Iterator[int]:
         for start in range(0, len(self.lengths), self.block):
-            order = start + np.argsort(-self.lengths[start : start + self.block], kind="stable")
+            lengths = np.asarray(self.lengths[start : start + self.block])
+            order = start + np.argsort(-lengths, kind="stable")
             yield from order[(self.rank - start) % self.num_replicas :: self.num_replicas].tolist()
