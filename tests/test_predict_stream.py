@@ -61,6 +61,21 @@ def test_input_order_hands_on_complete_stretches_each_row_once():
     assert rows.tolist() == [7] and values[:, 0].tolist() == [7] and order.rest() is None
 
 
+def test_inputs_at_reads_a_frame_or_an_arrow_dataset():
+    from types import SimpleNamespace
+
+    from datasets import Dataset
+
+    from textcls.predictions import inputs_at
+
+    frame = pd.DataFrame({"text": list("abcdef"), "id": range(10, 16)})
+    rows = np.array([1, 2, 4])
+    from_frame = inputs_at(SimpleNamespace(predict_frame=frame), rows)
+    from_arrow = inputs_at(SimpleNamespace(predict_rows=Dataset.from_pandas(frame)), rows)
+    for inputs in (from_frame, from_arrow):
+        assert inputs["text"].tolist() == ["b", "c", "e"] and inputs["id"].tolist() == [11, 12, 14]
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
 def test_table_file_appends_parts_as_one_write_would(tmp_path, suffix):
     frame = pd.DataFrame({"id": [3, 1, 2, 9, 8], "label": list("abcab"), "prob_a": np.linspace(0, 1, 5)})
