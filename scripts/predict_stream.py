@@ -80,6 +80,7 @@ def has_a_row(out: Path) -> bool:
         try:
             with open(f, "rb") as handle:
                 if handle.read(1 << 16).count(b"\n") >= 2:
+                    print(f"first row seen in {f} ({f.stat().st_size} bytes)", file=sys.stderr)
                     return True
         except FileNotFoundError:
             continue
