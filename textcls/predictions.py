@@ -34,41 +34,56 @@ class InputOrder:
     """Prediction rows that arrive in any order (sorted by length within blocks, split over ranks, some
     repeated), handed on in input order as soon as every row before them has arrived, each row once.
 
-    Holds only the rows not yet handed on: about one block of the predict sampler.
+    Holds only the rows not yet handed on (about one block of the predict sampler), and per batch does
+    work in proportion to the batch: the rows are sorted only when a stretch is handed on.
     """
 
     def __init__(self):
         self.next = 0  # the first input row not yet handed on
-        self.rows, self.values = np.empty(0, dtype=np.int64), None
+        self.arrived = np.zeros(0, dtype=bool)  # arrived[i]: input row next + i is held
+        self.parts: list[tuple[np.ndarray, torch.Tensor]] = []
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return int(self.arrived.sum())
 
     def add(self, rows: torch.Tensor | np.ndarray, values: torch.Tensor) -> None:
         """Take predictions `values` of input `rows`; a row already handed on is dropped."""
-        rows, values = np.asarray(rows, dtype=np.int64), values.cpu()
+        rows = np.asarray(rows, dtype=np.int64)
         kept = rows >= self.next
-        rows, values = np.concatenate([self.rows, rows[kept]]), values[torch.from_numpy(kept)]
-        values = values if self.values is None else torch.cat([self.values, values])
-        rows, first = np.unique(rows, return_index=True)  # sorted, each row's first arrival
-        self.rows, self.values = rows, values[torch.from_numpy(first)]
+        rows, values = rows[kept], values.cpu()[torch.from_numpy(kept)]
+        if not len(rows):
+            return
+        offsets = rows - self.next
+        if (needed := int(offsets.max()) + 1) > len(self.arrived):  # grown by doubling: few copies
+            grown = np.zeros(max(needed, 2 * len(self.arrived)), dtype=bool)
+            grown[: len(self.arrived)] = self.arrived
+            self.arrived = grown
+        self.arrived[offsets] = True
+        self.parts.append((rows, values))
 
     def take(self, at_least: int = 1) -> tuple[np.ndarray, torch.Tensor] | None:
         """The rows from the first not yet handed on, in input order, up to the first row still missing,
         when they are at least `at_least` (else None, and they wait)."""
-        run = int(np.sum(self.rows - np.arange(len(self.rows)) == self.next))
+        missing = np.flatnonzero(~self.arrived)
+        run = int(missing[0]) if len(missing) else len(self.arrived)
         return self._hand_on(run) if run and run >= at_least else None
 
     def rest(self) -> tuple[np.ndarray, torch.Tensor] | None:
         """Every row still held, in input order (rows that never arrive, as with
         trainer.limit_predict_batches, leave gaps)."""
-        return self._hand_on(len(self.rows)) if len(self.rows) else None
+        held = np.flatnonzero(self.arrived)
+        return self._hand_on(int(held[-1]) + 1) if len(held) else None
 
     def _hand_on(self, n: int) -> tuple[np.ndarray, torch.Tensor]:
-        rows, values = self.rows[:n], self.values[:n]
-        self.rows, self.values = self.rows[n:], self.values[n:]
-        self.next = int(rows[-1]) + 1
-        return rows, values
+        """Rows next .. next + n - 1 that are held, sorted, each at its first arrival."""
+        rows = np.concatenate([r for r, _ in self.parts])
+        values = torch.cat([v for _, v in self.parts])
+        rows, first = np.unique(rows, return_index=True)  # sorted, each row's first arrival
+        values = values[torch.from_numpy(first)]
+        cut = int(np.searchsorted(rows, self.next + n))
+        self.parts = [(rows[cut:], values[cut:])] if cut < len(rows) else []
+        self.arrived, self.next = self.arrived[n:], self.next + n
+        return rows[:cut], values[:cut]
 
 
 def inputs_at(datamodule, rows: np.ndarray) -> pd.DataFrame:
