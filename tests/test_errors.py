@@ -436,25 +436,32 @@ def test_non_finite_loss_advice_follows_the_precision(precision, advice):
 
 
 def test_predictions_are_written_atomically(tmp_path):
-    from textcls.callbacks.writer import write_atomically
+    from textcls.callbacks.table_file import TableFile
 
     target = tmp_path / "out.csv"
     target.write_text("old,complete\n")
 
     class Boom(pd.DataFrame):
         def to_csv(self, path, **kwargs):
-            with open(path, "w") as f:
+            with open(path, "a") as f:
                 f.write("half")
             raise OSError("disk full")
 
+    table = TableFile(target)
+    table.append(pd.DataFrame({"a": [1]}))
     with pytest.raises(OSError, match="disk full"):
-        write_atomically(Boom({"a": [1]}), target)
+        table.append(Boom({"a": [2]}))
+    table.discard()  # what the writer does when predict stops on an error
     assert target.read_text() == "old,complete\n"  # the old output is untouched
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]  # no temporary file left behind
-    write_atomically(pd.DataFrame({"a": [1, 2]}), target)
+    table = TableFile(target)
+    table.append(pd.DataFrame({"a": [1, 2]}))
+    table.close()
     assert pd.read_csv(target)["a"].tolist() == [1, 2]
     jsonl = tmp_path / "out.jsonl"
-    write_atomically(pd.DataFrame({"a": ["x"]}), jsonl)
+    table = TableFile(jsonl)
+    table.append(pd.DataFrame({"a": ["x"]}))
+    table.close()
     assert json.loads(jsonl.read_text()) == {"a": "x"}
 
 

@@ -118,6 +118,8 @@ class TextclsCLI(LightningCLI):
         cfg = self.config[self.subcommand]
         args = (cfg.trainer.accelerator, cfg.trainer.precision, cfg.prediction.quantize)
         cfg.trainer.precision = run_precision(self.subcommand, *args)
+        if self.subcommand == "predict" and cfg.get("return_predictions") is None:
+            cfg.return_predictions = False  # the writer streams them to a file; kept, they would fill memory
         # "best" is the task's: validation macro F1 for classifiers, Pearson for a regression
         monitor = KINDS[problem_type_of(cfg.data)].monitor
         for key in ("checkpoint", "early_stopping"):

@@ -276,3 +276,49 @@ class SortedSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return len(self.order)
+
+
+# input rows that `predict` sorts by length together: the writer restores input order one block at a time
+PREDICT_BLOCK = 4096
+
+
+class BlockSortedSampler(DistributedSampler):
+    """Longest texts first within consecutive blocks of input rows, the blocks in input order: batches
+    carry little padding, and predictions come back in input order a block at a time, so the writer
+    buffers about one block however long the input.
+
+    Distributed by itself as Lightning distributes predict: position p of that order goes to rank
+    p % num_replicas, no row repeated, so a rank may hold one row (and one batch) more than another. Being
+    a DistributedSampler, Lightning keeps it under DDP instead of wrapping it in its own, which would
+    list every index of the input in memory.
+
+    Args:
+        lengths: Each text's length (what it costs to read).
+        block: Input rows sorted together (default PREDICT_BLOCK).
+        num_replicas: Ranks sharing the input (default: the initialised process group's, else 1).
+        rank: This process's rank among them (default: the process group's, else 0).
+    """
+
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        block: int | None = None,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+    ):
+        grouped = dist.is_available() and dist.is_initialized()
+        if num_replicas is None:
+            num_replicas = dist.get_world_size() if grouped else 1
+        if rank is None:
+            rank = dist.get_rank() if grouped else 0
+        self.lengths = lengths  # read a block at a time: they may be a memory-mapped column
+        super().__init__(lengths, num_replicas, rank, shuffle=False)
+        self.block = block or PREDICT_BLOCK
+        self.num_samples = len(range(self.rank, len(self.lengths), self.num_replicas))
+        self.total_size = len(self.lengths)
+
+    def __iter__(self) -> Iterator[int]:
+        for start in range(0, len(self.lengths), self.block):
+            lengths = np.asarray(self.lengths[start : start + self.block])
+            order = start + np.argsort(-lengths, kind="stable")
+            yield from order[(self.rank - start) % self.num_replicas :: self.num_replicas].tolist()

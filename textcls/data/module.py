@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader
 from textcls.backbone import load_config, load_tokenizer, position_limit
 from textcls.checkpoint import DEFAULT_MAX_LENGTH
 from textcls.data.batching import (
+    BlockSortedSampler,
     Collator,
     EncodedTexts,
     LengthGroupedBatchSampler,
@@ -359,7 +360,8 @@ class TextClassificationData(L.LightningDataModule):
             # a chunked text is read whole (all its windows in one batch): batches count texts
             data = TextWindows(data) if self.layout.chunked else data
             size = self.hparams.eval_batch_size or 2 * self.hparams.batch_size
-            return DataLoader(data, batch_size=size, sampler=SortedSampler(data.lengths), **common)
+            sampler = BlockSortedSampler(data.lengths) if split == "predict" else SortedSampler(data.lengths)
+            return DataLoader(data, batch_size=size, sampler=sampler, **common)
         common["batches_done"] = self._train_batches_done
         common["seed"] = self.hparams.seed
         per_text = self.hparams.max_chunks_per_text if self.layout.chunked else None
