@@ -92,6 +92,7 @@ def fold_overrides(files: dict[str, Path], data, pairs: bool) -> list[str]:
         "label_column": "label",
         "label_columns": None,
         "id_column": None,
+        "corrections_file": None,  # the rows written carry the corrections already
         "labels": data.label_names,
     }
     args = []
