@@ -65,7 +65,8 @@ def run(dataset: str, method: str, args: argparse.Namespace) -> dict:
     start = time.perf_counter()
     subprocess.run(command, cwd=ROOT, check=True)
     seconds = time.perf_counter() - start
-    score = {"dataset": dataset, "method": method, "seconds": round(seconds), "load": os.getloadavg()[2]}
+    score = {"dataset": dataset, "method": method, "folds": args.folds, "epochs": args.epochs}
+    score |= {"seconds": round(seconds), "load": os.getloadavg()[2]}
     score |= scores(pd.read_csv(folder / "label_issues.csv"), flipped, args.rows)
     (folder / "score.json").write_text(json.dumps(score, indent=1))
     return score
@@ -73,11 +74,19 @@ def run(dataset: str, method: str, args: argparse.Namespace) -> dict:
 
 def scores(issues: pd.DataFrame, flipped: set[int], rows: int) -> dict:
     """Precision and recall of the flagged rows against the flipped ones; precision among the first
-    len(flipped) ranked (which is also the recall there)."""
+    len(flipped) ranked (which is also the recall there), and among the first ranked that hold half the
+    flipped rows (precision at recall 0.5; None when the flagged rows hold fewer)."""
     flagged = issues["row"].astype(int).tolist()
     hits = len(set(flagged) & flipped)
     top = len(set(flagged[: len(flipped)]) & flipped)
+    found = np.cumsum([row in flipped for row in flagged])  # flipped rows among the first k ranked
+    half = (
+        int(np.searchsorted(found, len(flipped) / 2))
+        if len(flagged) and found[-1] >= len(flipped) / 2
+        else None
+    )
     return {
+        "precision_at_half_recall": None if half is None else float(found[half] / (half + 1)),
         "rows": rows,
         "flipped": len(flipped),
         "flagged": len(flagged),
@@ -94,19 +103,27 @@ def section(results: list[dict], args: argparse.Namespace) -> list[str]:
         f"{args.rows:,} training rows sampled from each data set (seed {args.seed}), {args.noise:.0%} of their labels "
         f"flipped at random to another class, then `textcls label-issues --folds {args.folds}`; the flagged "
         "rows (cleanlab's `find_label_issues`) scored against the flipped ones. *Precision at n*: precision among "
-        "the first n ranked rows, n = the number flipped. `finetune`: MiniLM (the data set's `configs/*_minilm.yaml`), "
-        f"{args.epochs} epochs per fold, max_length 64 (SST-2) / 128 (AG News). Time on a shared 2-core CPU "
-        "(15-minute load average in the last column).",
+        "the first n ranked rows, n = the number flipped; *at recall 0.5*: among the first ranked rows that hold "
+        "half the flipped ones. `finetune`: MiniLM (the data set's `configs/*_minilm.yaml`), max_length 64 (SST-2) / "
+        "128 (AG News), the folds and epochs of each row. Time on a shared 2-core CPU (15-minute load average at "
+        "the end in the last column).",
         "",
-        "| data | method | flipped | flagged | precision | recall | precision at n | time | load |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| data | method | folds | epochs | flipped | flagged | precision | recall | precision at n | precision at recall 0.5 | time | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
+        at_half = "n/a" if r["precision_at_half_recall"] is None else f"{r['precision_at_half_recall']:.3f}"
+        epochs = r["epochs"] if r["method"] == "finetune" else "-"
         lines.append(
-            f"| {r['dataset']} | {r['method']} | {r['flipped']} | {r['flagged']} | {r['precision']:.3f} | "
-            f"{r['recall']:.3f} | {r['precision_at_flipped']:.3f} | {r['seconds'] / 60:.0f} min | {r['load']:.1f} |"
+            f"| {r['dataset']} | {r['method']} | {r['folds']} | {epochs} | {r['flipped']} | {r['flagged']} | "
+            f"{r['precision']:.3f} | {r['recall']:.3f} | {r['precision_at_flipped']:.3f} | {at_half} | "
+            f"{r['seconds'] / 60:.0f} min | {r['load']:.1f} |"
         )
-    lines += ["", "Command: `python scripts/label_noise.py " + " ".join(sys.argv[1:]) + "`", ""]
+    lines += [
+        "",
+        "Commands: `python scripts/label_noise.py` with `--datasets D --methods M --folds K --epochs E` as in each row.",
+        "",
+    ]
     return lines
 
 
