@@ -106,6 +106,22 @@ def test_a_planted_label_flip_is_ranked_first(tiny_backbone, tmp_path):
     assert pd.concat(data.frames.values()).set_index("row").loc[7, "label"] == true
 
 
+def test_label_sets_are_checked_with_cleanlabs_multi_label_ranking(
+    tiny_backbone, tmp_path, multi_label_files
+):
+    rows = pd.read_csv(multi_label_files["train"])
+    true = rows.loc[4, "labels"]
+    rows.loc[4, "labels"] = "tech" if "tech" not in true else "food"  # a wrong label set
+    rows.to_csv(multi_label_files["train"], index=False)
+    config = tiny_config(tmp_path, tiny_backbone, multi_label_files, multi_label=True, label_column="labels")
+    run("label-issues", "--config", config, "--folds", "3", "--output_dir", "out", cwd=tmp_path)
+    issues = pd.read_csv(tmp_path / "out" / "label_issues.csv", keep_default_na=False)
+    assert len(issues) and issues["label_quality"].is_monotonic_increasing
+    given = issues.set_index("row")["given_label"]
+    assert all(given[r] == ";".join(sorted(rows.loc[r, "labels"].split(";"))) for r in given.index)
+    assert set(";".join(issues["suggested_label"]).split(";")) <= {"food", "sports", "tech", ""}
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -210,14 +226,14 @@ def test_fit_applies_a_corrections_file_and_refuses_one_that_does_not_fit(
     tiny_backbone, tmp_path, data_files
 ):
     train = str(data_files["train"])
-    given = pd.read_json(train, lines=True)["label"][0]
-    other = next(label for label in ("sports", "tech", "food") if label != given)
+    given = pd.read_json(train, lines=True)["label"]
+    other = next(label for label in ("sports", "tech", "food") if label != given[0])
     config = tiny_config(tmp_path, tiny_backbone, data_files, corrections_file="c.csv")
     write_corrections(tmp_path / "c.csv", [(train, 0, other), (train, 1, "music")])
     proc = run("fit", "--config", config, cwd=tmp_path, check=False)
     assert proc.returncode == 2 and "line 3: label 'music' is not a label of the data" in proc.stderr
-    write_corrections(tmp_path / "c.csv", [(train, 0, other), (train, 1, given)])
-    proc = run("fit", "--config", config, cwd=tmp_path)
+    write_corrections(tmp_path / "c.csv", [(train, 0, other), (train, 1, given[1])])  # 1: correct as given
+    proc = run("fit", "--config", config, "--trainer.limit_train_batches", "2", cwd=tmp_path)
     assert "corrections: 1 of the 2 rows in c.csv relabelled" in proc.stderr
 
 
