@@ -6,8 +6,8 @@ n = the number flipped). Writes the `label-issues` section of docs/results.md.
     python scripts/label_noise.py [--datasets sst2 ag_news] [--methods frozen finetune] [--epochs 2]
 
 Each run keeps its noisy file, the command's outputs and `score.json` under --work (default
-/work/runs_h4/label_noise/<dataset>_<method>); a run whose score.json exists is not run again, so runs
-can go in separate processes and a last call writes the table of all of them. The fine-tuned folds use
+/work/runs_h4/label_noise/<dataset>_<method>_k<folds>[_e<epochs>]); a run whose score.json exists is not
+run again, so runs can go in separate processes, and each call writes the table of all runs under --work. The fine-tuned folds use
 each data set's MiniLM config (configs/<dataset>_minilm.yaml) with --epochs epochs, max_length 64 for
 SST-2 and 128 for AG News; every fold validates on 10% of its training rows.
 """
@@ -48,7 +48,9 @@ def noisy_file(dataset: str, rows: int, noise: float, seed: int, folder: Path) -
 
 def run(dataset: str, method: str, args: argparse.Namespace) -> dict:
     """Flip, run `textcls label-issues`, score; the score is kept in score.json."""
-    folder = args.work / f"{dataset}_{method}"
+    folder = args.work / (
+        f"{dataset}_{method}_k{args.folds}" + (f"_e{args.epochs}" if method == "finetune" else "")
+    )
     if (folder / "score.json").exists():
         return json.loads((folder / "score.json").read_text())
     path, flipped = noisy_file(dataset, args.rows, args.noise, args.seed, folder)
@@ -143,10 +145,12 @@ def main() -> None:
         "--no_docs", action="store_true", help="Run and score only; leave docs/results.md as it is."
     )
     args = parser.parse_args()
-    results = [run(d, m, args) for d in args.datasets for m in args.methods]
-    for r in results:
+    for r in [run(d, m, args) for d in args.datasets for m in args.methods]:
         print(json.dumps(r))
-    if not args.no_docs:
+    if not args.no_docs:  # every run kept under --work, also those of other calls
+        results = [json.loads(p.read_text()) for p in args.work.glob("*/score.json")]
+        order = {name: i for i, name in enumerate(MAX_LENGTH)}
+        results.sort(key=lambda r: (order[r["dataset"]], r["method"] != "frozen", r["folds"], r["epochs"]))
         write_kept_section("label-issues", section(results, args))
 
 

@@ -66,15 +66,16 @@ def label_issues(cli: LabelIssuesCLI, args: list[str], say=print) -> Path:
     start = time.perf_counter()
     if cfg.method == "frozen":
         probs = frozen_probabilities(rows, folds, data)
-        how = f"Out-of-fold probabilities from {cfg.folds} folds: the frozen encoder's embeddings and a logistic regression per fold."
+        models = "the frozen encoder's embeddings and a logistic regression per fold"
     else:
         probs = finetune_probabilities(rows, folds, data, fit_arguments(args), root)
-        how = (
-            f"Out-of-fold probabilities from {cfg.folds} folds: a fine-tuned model per fold (runs in {root})."
-        )
+        models = f"a model fine-tuned per fold (runs in {root})"
     seconds = time.perf_counter() - start
     issues = rank_issues(rows, probs, data.label_names, data.hparams.label_separator)
-    how += f" Ranked by cleanlab (self-confidence); {seconds:.0f} s."
+    how = (
+        f"Out-of-fold probabilities from {cfg.folds} folds, {models}, in {seconds:.0f} s; ranked by cleanlab "
+        "(self-confidence)."
+    )
     csv, md = write_issues(issues, rows, data.label_names, folder, how, data.hparams.label_separator)
     say(f"{len(issues)} of {len(rows)} rows flagged; wrote {csv} and {md}")
     return csv

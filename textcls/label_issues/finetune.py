@@ -40,7 +40,8 @@ def finetune_probabilities(
         texts = rows.loc[held_out, "text"].tolist()
         if "text_pair" in rows:
             texts = list(zip(texts, rows.loc[held_out, "text_pair"].tolist(), strict=True))
-        out[held_out] = predictor.predict_probs(texts)
+        order = [predictor.label_names.index(name) for name in data.label_names]  # the same, as passed
+        out[held_out] = predictor.predict_probs(texts)[:, order]
     return out
 
 
