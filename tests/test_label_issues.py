@@ -268,3 +268,33 @@ def test_the_review_page_keeps_decisions_in_a_corrections_file(tmp_path):
     again = testing.AppTest.from_function(_review, args=(str(issues), str(corrections)), default_timeout=60)
     again.run()
     assert [r.value for r in again.radio] == ["relabel to sports", AS_GIVEN]
+
+
+def _app_main(issues: str, corrections: str) -> None:
+    from textcls.app import main
+
+    main(["app.py", "--label_issues", issues, "--corrections", corrections, "--quantize", "none"])
+
+
+def test_the_app_opens_the_review_page_without_a_model(tmp_path):
+    testing = pytest.importorskip("streamlit.testing.v1", reason="streamlit is not installed (the app extra)")
+    issues = tmp_path / "label_issues.csv"
+    pd.DataFrame(
+        {
+            "file": ["t.csv"],
+            "row": [0],
+            "text": ["goal"],
+            "given_label": ["food"],
+            "suggested_label": ["sports"],
+        }
+        | {"label_quality": [0.1]}
+    ).to_csv(issues, index=False)
+    app = testing.AppTest.from_function(
+        _app_main, args=(str(issues), str(tmp_path / "c.csv")), default_timeout=60
+    )
+    app.run()
+    assert not app.exception and app.title[0].value == "Label issues" and len(app.radio) == 1
+    proc = run("app", "--label_issues", str(tmp_path / "missing.csv"), cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "--label_issues 'missing.csv' does not exist" in proc.stderr.replace(
+        str(tmp_path) + "/", ""
+    )
