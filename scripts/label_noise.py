@@ -28,6 +28,7 @@ from make_results import ROOT, write_kept_section  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 MAX_LENGTH = {"sst2": 64, "ag_news": 128}
+TARGET = 0.6  # the precision asked for at recall 0.5
 
 
 def noisy_file(dataset: str, rows: int, noise: float, seed: int, folder: Path) -> tuple[Path, set[int]]:
@@ -103,22 +104,23 @@ def section(results: list[dict], args: argparse.Namespace) -> list[str]:
         "## Label errors found (`textcls label-issues`)",
         "",
         f"{args.rows:,} training rows sampled from each data set (seed {args.seed}), {args.noise:.0%} of their labels "
-        f"flipped at random to another class, then `textcls label-issues --folds {args.folds}`; the flagged "
+        "flipped at random to another class, then `textcls label-issues` with the folds of each row; the flagged "
         "rows (cleanlab's `find_label_issues`) scored against the flipped ones. *Precision at n*: precision among "
         "the first n ranked rows, n = the number flipped; *at recall 0.5*: among the first ranked rows that hold "
         "half the flipped ones. `finetune`: MiniLM (the data set's `configs/*_minilm.yaml`), max_length 64 (SST-2) / "
         "128 (AG News), the folds and epochs of each row. Time on a shared 2-core CPU (15-minute load average at "
         "the end in the last column).",
         "",
-        "| data | method | folds | epochs | flipped | flagged | precision | recall | precision at n | precision at recall 0.5 | time | load |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| data | method | folds | epochs | flipped | flagged | precision | recall | precision at n | precision at recall 0.5 | target met | time | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         at_half = "n/a" if r["precision_at_half_recall"] is None else f"{r['precision_at_half_recall']:.3f}"
         epochs = r["epochs"] if r["method"] == "finetune" else "-"
+        met = "yes" if (r["precision_at_half_recall"] or 0) >= TARGET else "no"
         lines.append(
             f"| {r['dataset']} | {r['method']} | {r['folds']} | {epochs} | {r['flipped']} | {r['flagged']} | "
-            f"{r['precision']:.3f} | {r['recall']:.3f} | {r['precision_at_flipped']:.3f} | {at_half} | "
+            f"{r['precision']:.3f} | {r['recall']:.3f} | {r['precision_at_flipped']:.3f} | {at_half} | {met} | "
             f"{r['seconds'] / 60:.0f} min | {r['load']:.1f} |"
         )
     lines += [
