@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import make_multi_label_rows, make_rows, write_jsonl
+from tests.conftest import make_multi_label_rows, make_rows, write_jsonl, write_pair_files
 from tests.test_cli import run, run_process, write_config
 from textcls.data import DataError, TextClassificationData
 from textcls.label_issues import LabelIssuesError, frozen
@@ -120,6 +120,16 @@ def test_label_sets_are_checked_with_cleanlabs_multi_label_ranking(
     given = issues.set_index("row")["given_label"]
     assert all(given[r] == ";".join(sorted(rows.loc[r, "labels"].split(";"))) for r in given.index)
     assert set(";".join(issues["suggested_label"]).split(";")) <= {"food", "sports", "tech", ""}
+
+
+def test_pairs_are_read_as_pairs(tiny_backbone, tmp_path):
+    files = write_pair_files(tmp_path, train=60)
+    config = tiny_config(tmp_path, tiny_backbone, files, text_pair_column="text_pair")
+    run("label-issues", "--config", config, "--folds", "2", "--output_dir", "out", cwd=tmp_path)
+    issues = pd.read_csv(tmp_path / "out" / "label_issues.csv")
+    assert list(issues.columns)[:5] == ["file", "row", "text", "text_pair", "given_label"]
+    rows = pd.read_json(files["train"], lines=True)
+    assert (rows.loc[issues["row"], "text_pair"].to_numpy() == issues["text_pair"].to_numpy()).all()
 
 
 @pytest.mark.parametrize(

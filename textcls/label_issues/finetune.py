@@ -7,6 +7,7 @@ them side by side); its data is written there as JSONL (text, label, and the sec
 """
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,7 @@ def fit_fold(rows: pd.DataFrame, data, fit_args: list[str], folder: Path, name: 
     fraction = hp.val_fraction or DEFAULT_VAL_FRACTION
     parts, _ = data.task.split(rows["label"].reset_index(drop=True), {"validation": fraction}, hp.seed)
     run_dir = folder / name
+    shutil.rmtree(run_dir, ignore_errors=True)  # a rerun replaces the fold's run (its best.ckpt above all)
     files = {}
     for split in ("train", "validation"):
         files[split] = run_dir / "data" / f"{split}.jsonl"
