@@ -26,10 +26,18 @@ BATCH_SIZE = 32
 PER_LABEL = ("prob_", "pred_")  # the prediction table's per-label columns (textcls/predictions.py)
 
 
-def launch(model: str, port: int = 8501, address: str = "127.0.0.1", quantize: str = "none") -> None:
+def launch(
+    model: str | None = None,
+    port: int = 8501,
+    address: str = "127.0.0.1",
+    quantize: str = "none",
+    label_issues: str | None = None,
+    corrections: str = "corrections.csv",
+) -> None:
     """Serve a classifier as a web app on localhost (Streamlit, the app extra).
 
-    Classify typed text or an uploaded CSV/JSONL file, keep the session's history, see the model's facts.
+    Classify typed text or an uploaded CSV/JSONL file, keep the session's history, see the model's facts;
+    with --label_issues, review the rows `textcls label-issues` found (a page of its own).
 
     Args:
         model: An exported folder or a textcls checkpoint.
@@ -37,17 +45,33 @@ def launch(model: str, port: int = 8501, address: str = "127.0.0.1", quantize: s
         address: The bind address (default: localhost only).
         quantize: "int8": classify with dynamically quantized int8 Linear layers (faster on CPU;
             explanations still use the full-precision model).
+        label_issues: A label_issues.csv written by `textcls label-issues`, to review: mark each row
+            "correct as given" or "relabel to X" (no model needed).
+        corrections: Where the review keeps its decisions (CSV: file, row, label), the file that
+            `fit` applies with data.corrections_file.
     """
+    from textcls.data import DataError
     from textcls.quantize import check_quantize
 
     check_quantize(quantize, "quantize")
-    if not Path(model).exists():
+    if model is None and label_issues is None:
+        raise CheckpointError(
+            "pass --model (a classifier to serve) or --label_issues (a label_issues.csv to review)"
+        )
+    if model is not None and not Path(model).exists():
         raise CheckpointError(f"model '{model}' does not exist: pass an exported folder or a checkpoint")
+    if label_issues is not None and not Path(label_issues).is_file():
+        raise DataError(
+            f"--label_issues '{label_issues}' does not exist: pass the label_issues.csv of `textcls label-issues`"
+        )
+    pages = (["--model", model] if model else []) + (
+        ["--label_issues", label_issues, "--corrections", corrections] if label_issues else []
+    )
     command = [
         sys.executable, "-m", "streamlit", "run", __file__,
         "--server.address", address, "--server.port", str(port),
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
-        "--", "--model", model, "--quantize", quantize,
+        "--", *pages, "--quantize", quantize,
     ]  # fmt: skip
     # become the Streamlit server, so stopping `textcls app` stops the server too
     os.execv(sys.executable, command)
@@ -353,10 +377,22 @@ def page(model_path: str, quantize: str = "none") -> None:
         st.image(str(predictor.confusion_matrix_path), caption="Confusion matrix (test)")
 
 
+def main(args: list[str]) -> None:
+    """The app's page, or pages: classify with --model, review with --label_issues (a choice in the sidebar)."""
+    import streamlit as st
+
+    option = {name: args[args.index(name) + 1] for name in args if name.startswith("--")}
+    review = "--label_issues" in option and (
+        "--model" not in option or st.sidebar.radio("Page", ["Classify", "Label issues"]) == "Label issues"
+    )
+    if review:
+        from textcls.label_issues.review import review_page
+
+        review_page(option["--label_issues"], option["--corrections"])
+    else:
+        page(option["--model"], option.get("--quantize", "none"))
+
+
 if __name__ == "__main__":
     # Streamlit runs this file as a script: `streamlit run app.py -- --model M`
-    args = sys.argv
-    page(
-        args[args.index("--model") + 1],
-        args[args.index("--quantize") + 1] if "--quantize" in args else "none",
-    )
+    main(sys.argv)

@@ -29,6 +29,7 @@ from textcls.checkpoint import CheckpointError, logger_dir
 from textcls.data import DataError
 from textcls.explain import ExplainError
 from textcls.export import ExportError
+from textcls.label_issues import LabelIssuesCLI, LabelIssuesError, label_issues
 from textcls.launch import ToolCLI, make_cli, run_name, tool_cli
 from textcls.model import HyperParameterError
 from textcls.parser import CommandParser, ConfigError
@@ -52,6 +53,7 @@ USER_ERRORS = (
     NonFiniteLossError,
     QuantizeError,
     PrecisionError,
+    LabelIssuesError,
     MisconfigurationException,  # Lightning's word for settings that contradict each other
 )
 OUT_OF_MEMORY = (
@@ -106,6 +108,14 @@ def baseline_command(args: list[str]) -> None:
     run_baselines(cli.datamodule, folder, Baselines(**cli.config.baseline))
 
 
+def label_issues_command(args: list[str]) -> None:
+    """Find likely label errors: out-of-fold probabilities for every training and validation row from
+    --folds stratified folds (--method frozen: frozen-encoder embeddings and a logistic regression per
+    fold; finetune: a fit per fold with the config's settings), ranked by cleanlab (the labels extra).
+    Writes label_issues.csv and label_issues.md into --output_dir (default: <logger folder>/label_issues)."""
+    label_issues(_tool_cli("label-issues", args, LabelIssuesCLI), args)
+
+
 def _tool_cli(name: str, args: list[str], cli_class: type[ToolCLI] = ToolCLI) -> ToolCLI:
     return tool_cli(name, args, COMMANDS[name].__doc__, cli_class)
 
@@ -145,6 +155,7 @@ COMMANDS: dict[str, Callable[[list[str]], None]] = {
     "predict": lightning_command,
     "check-data": check_data_command,
     "baseline": baseline_command,
+    "label-issues": label_issues_command,
     "export": export_command,
     "explain": explain_command,
     "app": app_command,

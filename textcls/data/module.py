@@ -26,6 +26,7 @@ from textcls.data.batching import (
     WindowSampler,
     length_buckets,
 )
+from textcls.data.corrections import apply_corrections
 from textcls.data.io import SPLITS, DataError, clean_split, label_sort_key, load_hub_dataset, read_table
 from textcls.data.split import check_eval_labels, distribution_table, split_train
 from textcls.data.tokens import tokenize_cached
@@ -65,6 +66,7 @@ class TextClassificationData(L.LightningDataModule):
         label_columns: Multi-label data as one 0/1 column per label instead of `label_column`; the
             label names are the column names.
         id_column: Optional column copied to the predictions instead of the text.
+        corrections_file: Reviewed labels (CSV: file, row, label) applied before splitting; README "Label errors".
         labels: The label names in order. By default the sorted labels of the training split; a
             checkpoint supplies its own so that `test` and `predict` use the labels it was trained on.
         val_fraction: Share of each class split off for validation when there is no `val_file`.
@@ -116,6 +118,7 @@ class TextClassificationData(L.LightningDataModule):
         label_separator: str = ";",
         label_columns: list[str] | None = None,
         id_column: str | None = None,
+        corrections_file: str | None = None,
         labels: list[str] | None = None,
         val_fraction: float = 0.1,
         test_fraction: float = 0.1,
@@ -247,6 +250,7 @@ class TextClassificationData(L.LightningDataModule):
                 )
             else:
                 frames[split] = cleaned
+        apply_corrections(frames, hp.corrections_file, hp, self.task)  # in place; nothing when None
         if "train" in frames:
             fractions = {
                 split: frac
