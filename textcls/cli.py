@@ -27,6 +27,8 @@ from textcls.callbacks import (
 )
 from textcls.checkpoint import CheckpointError, logger_dir
 from textcls.data import DataError
+from textcls.experiments.learning_curve import LearningCurveCLI, run_learning_curve
+from textcls.experiments.runs import ExperimentError
 from textcls.explain import ExplainError
 from textcls.export import ExportError
 from textcls.launch import ToolCLI, make_cli, run_name, tool_cli
@@ -52,6 +54,7 @@ USER_ERRORS = (
     NonFiniteLossError,
     QuantizeError,
     PrecisionError,
+    ExperimentError,
     MisconfigurationException,  # Lightning's word for settings that contradict each other
 )
 OUT_OF_MEMORY = (
@@ -106,6 +109,13 @@ def baseline_command(args: list[str]) -> None:
     run_baselines(cli.datamodule, folder, Baselines(**cli.config.baseline))
 
 
+def learning_curve_command(args: list[str]) -> None:
+    """Fit on nested, stratified subsets of the training split (--fractions, --seeds) with the same validation
+    and test rows, beside the TF-IDF baseline on the same subsets; writes learning_curve.csv, .png and .md
+    into --output_dir (default: <logger folder>/learning_curve, one run folder per fit)."""
+    run_learning_curve(_tool_cli("learning-curve", args, LearningCurveCLI), args)
+
+
 def _tool_cli(name: str, args: list[str], cli_class: type[ToolCLI] = ToolCLI) -> ToolCLI:
     return tool_cli(name, args, COMMANDS[name].__doc__, cli_class)
 
@@ -145,6 +155,7 @@ COMMANDS: dict[str, Callable[[list[str]], None]] = {
     "predict": lightning_command,
     "check-data": check_data_command,
     "baseline": baseline_command,
+    "learning-curve": learning_curve_command,
     "export": export_command,
     "explain": explain_command,
     "app": app_command,
