@@ -29,6 +29,7 @@ from textcls.checkpoint import CheckpointError, logger_dir
 from textcls.data import DataError
 from textcls.experiments.learning_curve import LearningCurveCLI, run_learning_curve
 from textcls.experiments.runs import ExperimentError
+from textcls.experiments.tune import TuneCLI, run_tune
 from textcls.explain import ExplainError
 from textcls.export import ExportError
 from textcls.launch import ToolCLI, make_cli, run_name, tool_cli
@@ -116,6 +117,13 @@ def learning_curve_command(args: list[str]) -> None:
     run_learning_curve(_tool_cli("learning-curve", args, LearningCurveCLI), args)
 
 
+def tune_command(args: list[str]) -> None:
+    """Search a config's settings with Optuna (TPE sampler, median pruner; the tune extra): each trial a fit
+    under --output_dir (default: <logger folder>/tune/trial_N), resumable through --storage; writes best.yaml
+    (for `fit --config C --config best.yaml`), trials.csv, history.png and importance.png."""
+    run_tune(_tool_cli("tune", args, TuneCLI), args)
+
+
 def _tool_cli(name: str, args: list[str], cli_class: type[ToolCLI] = ToolCLI) -> ToolCLI:
     return tool_cli(name, args, COMMANDS[name].__doc__, cli_class)
 
@@ -156,6 +164,7 @@ COMMANDS: dict[str, Callable[[list[str]], None]] = {
     "check-data": check_data_command,
     "baseline": baseline_command,
     "learning-curve": learning_curve_command,
+    "tune": tune_command,
     "export": export_command,
     "explain": explain_command,
     "app": app_command,
