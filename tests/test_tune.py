@@ -133,3 +133,11 @@ def test_pruned_search_writes_a_best_yaml_that_fit_accepts_and_resumes(tmp_path,
     assert len(optuna.load_study(study_name="config", storage=storage).trials) == 4
     assert len(pd.read_csv(folder / "trials.csv")) == 4
     assert any((folder / "trial_3").glob("events.out.tfevents.*"))
+
+
+def test_without_optuna_the_line_says_what_to_install(monkeypatch):
+    from textcls.experiments.tune import require_optuna
+
+    monkeypatch.setitem(__import__("sys").modules, "optuna", None)  # what a missing package looks like
+    with pytest.raises(ExperimentError, match=r'pip install "textcls\[tune\]"'):
+        require_optuna()
