@@ -5,7 +5,8 @@ of it for each, on the same data with the same overrides (docs/results.md, "tune
         -- --config configs/sst2_minilm.yaml --data.val_fraction 0.01
 
 Everything after `--` is the config and overrides both fits get; `--seeds N` repeats each with
-seed_everything 42, 43, ... Writes compare.csv into D and prints it.
+seed_everything 42, 43, ...; `--settings shipped` (or `tuned`) runs one side only (the shipped one can
+run while the search does). Adds its rows to compare.csv in D and prints them.
 """
 
 import argparse
@@ -39,21 +40,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--best", required=True, help="best.yaml written by textcls tune")
+    parser.add_argument("--best", help="best.yaml written by textcls tune (for the tuned settings)")
+    parser.add_argument("--settings", nargs="+", choices=("shipped", "tuned"), default=["shipped", "tuned"])
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("args", nargs="+", help="after --: the config and overrides")
     options = parser.parse_args()
     quiet_libraries()
     folder = Path(options.output_dir)
-    rows = []
+    table = folder / "compare.csv"
+    rows = pd.read_csv(table).to_dict("records") if table.is_file() else []
     for seed in range(42, 42 + options.seeds):
         common = [*options.args, "--seed_everything", str(seed)]
-        for name, extra in (("shipped", []), ("tuned", ["--config", options.best])):
+        for name in options.settings:
+            extra = ["--config", options.best] if name == "tuned" else []
             rows.append(
                 {"settings": name, "seed": seed, **evaluate([*common, *extra], folder, f"{name}_{seed}")}
             )
-            pd.DataFrame(rows).to_csv(folder / "compare.csv", index=False)
+            pd.DataFrame(rows).to_csv(table, index=False)
     print(pd.DataFrame(rows).to_string(index=False))
 
 
