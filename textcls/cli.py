@@ -111,16 +111,17 @@ def baseline_command(args: list[str]) -> None:
 
 
 def learning_curve_command(args: list[str]) -> None:
-    """Fit on nested, stratified subsets of the training split (--fractions, --seeds) with the same validation
-    and test rows, beside the TF-IDF baseline on the same subsets; writes learning_curve.csv, .png and .md
-    into --output_dir (default: <logger folder>/learning_curve, one run folder per fit)."""
+    """Fine-tune and run the TF-IDF baseline on nested, stratified subsets of the training split, scored on
+    the same test rows. Would more labelled data help? --fractions and --seeds set the subsets; writes
+    learning_curve.csv, .png and .md into --output_dir (default: <logger folder>/learning_curve, one run
+    folder per fit)."""
     run_learning_curve(_tool_cli("learning-curve", args, LearningCurveCLI), args)
 
 
 def tune_command(args: list[str]) -> None:
-    """Search a config's settings with Optuna (TPE sampler, median pruner; the tune extra): each trial a fit
-    under --output_dir (default: <logger folder>/tune/trial_N), resumable through --storage; writes best.yaml
-    (for `fit --config C --config best.yaml`), trials.csv, history.png and importance.png."""
+    """Search a config's settings with Optuna (TPE sampler, median pruner; the tune extra), each trial a fit.
+    Trials go to --output_dir (default: <logger folder>/tune/trial_N), the study to --storage (resumable);
+    writes best.yaml (for `fit --config C --config best.yaml`), trials.csv, history.png and importance.png."""
     run_tune(_tool_cli("tune", args, TuneCLI), args)
 
 
@@ -184,7 +185,7 @@ def usage() -> str:
     ]
     for name, command in COMMANDS.items():
         summary = SUMMARIES.get(name) or command.__doc__.split(".")[0] + "."
-        lines.append(f"  {name:<11} {' '.join(summary.split())}")
+        lines.append(f"  {name:<14} {' '.join(summary.split())}")
     lines.append(
         "\nGlobal: --verbose (or TEXTCLS_VERBOSE=1) shows library warnings and load reports; "
         "TEXTCLS_DEBUG=1 shows tracebacks of user errors."
