@@ -141,3 +141,23 @@ def test_without_optuna_the_line_says_what_to_install(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "optuna", None)  # what a missing package looks like
     with pytest.raises(ExperimentError, match=r'pip install "textcls\[tune\]"'):
         require_optuna()
+
+
+def test_a_stopped_trial_is_recorded_as_failed(monkeypatch, tmp_path):
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    from textcls.experiments import tune
+
+    def stopped(*args, **kwargs):
+        raise SIGTERMException
+
+    monkeypatch.setattr(tune, "fit", stopped)
+    study = optuna.create_study()
+    objective = tune.Objective(
+        ["--config", "c.yaml"], distributions({"data.batch_size": [8]}, CFG), "val/f1_macro", tmp_path
+    )
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(objective, n_trials=1)
+    assert [t.state for t in study.trials] == [
+        optuna.trial.TrialState.FAIL
+    ]  # not left RUNNING in the storage

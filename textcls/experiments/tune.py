@@ -8,8 +8,11 @@ before it at that epoch, through optuna-integration's Lightning callback. The st
 storage (by default an SQLite file in the output folder), so running the command again adds trials.
 """
 
+import sys
 import warnings
 from pathlib import Path
+
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from textcls.callbacks import NonFiniteLossError
 from textcls.experiments.runs import (
@@ -103,8 +106,13 @@ def run_tune(cli: ToolCLI, args: list[str]):
     # seeded, and anew when resumed: the same seed would draw the first run's random start-up values again
     study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials))
     objective = Objective(without_options(args, OPTIONS), params, monitor["monitor"], folder)
-    # a diverging trial (non-finite loss) is a failed trial, not the end of the search
-    study.optimize(objective, n_trials=cfg.n_trials, timeout=cfg.timeout, catch=(NonFiniteLossError,))
+    try:
+        # a diverging trial (non-finite loss) is a failed trial, not the end of the search
+        study.optimize(objective, n_trials=cfg.n_trials, timeout=cfg.timeout, catch=(NonFiniteLossError,))
+    except KeyboardInterrupt:
+        print(write_outputs(study, folder, args))
+        print("textcls: interrupted; the same command resumes the study", file=sys.stderr)
+        sys.exit(130)
     print(write_outputs(study, folder, args))
     return study
 
@@ -128,5 +136,10 @@ class Objective:
             warnings.filterwarnings("ignore", category=DeprecationWarning)
             pruning = PyTorchLightningPruningCallback(trial, monitor=self.monitor)
         print(f"tune: {run}: {' '.join(settings)}")
-        cli = fit([*self.args, *settings, logger], callbacks=[pruning])
+        try:
+            cli = fit([*self.args, *settings, logger], callbacks=[pruning])
+        except (
+            SIGTERMException
+        ) as err:  # a SystemExit, which Optuna would let by with the trial still running
+            raise KeyboardInterrupt from err  # Optuna records the trial as failed, then stops
         return best_score(cli, self.monitor)
