@@ -5,7 +5,7 @@ of it for each, on the same data with the same overrides (docs/results.md, "tune
         -- --config configs/sst2_minilm.yaml --data.val_fraction 0.01
 
 Everything after `--` is the config and overrides both fits get; `--seeds N` repeats each with
-seed_everything 42, 43, ...; `--settings shipped` (or `tuned`) runs one side only (the shipped one can
+seed_everything 42, 43, ... (from `--first_seed`); `--settings shipped` (or `tuned`) runs one side only (the shipped one can
 run while the search does). Adds its rows to compare.csv in D and prints them.
 """
 
@@ -44,13 +44,14 @@ def main() -> None:
     parser.add_argument("--settings", nargs="+", choices=("shipped", "tuned"), default=["shipped", "tuned"])
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--first_seed", type=int, default=42)
     parser.add_argument("args", nargs="+", help="after --: the config and overrides")
     options = parser.parse_args()
     quiet_libraries()
     folder = Path(options.output_dir)
     table = folder / "compare.csv"
     rows = pd.read_csv(table).to_dict("records") if table.is_file() else []
-    for seed in range(42, 42 + options.seeds):
+    for seed in range(options.first_seed, options.first_seed + options.seeds):
         common = [*options.args, "--seed_everything", str(seed)]
         for name in options.settings:
             extra = ["--config", options.best] if name == "tuned" else []
