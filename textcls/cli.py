@@ -27,6 +27,9 @@ from textcls.callbacks import (
 )
 from textcls.checkpoint import CheckpointError, logger_dir
 from textcls.data import DataError
+from textcls.experiments.learning_curve import LearningCurveCLI, run_learning_curve
+from textcls.experiments.runs import ExperimentError
+from textcls.experiments.tune import TuneCLI, run_tune
 from textcls.explain import ExplainError
 from textcls.export import ExportError
 from textcls.label_issues import LabelIssuesCLI, LabelIssuesError, label_issues
@@ -54,6 +57,7 @@ USER_ERRORS = (
     QuantizeError,
     PrecisionError,
     LabelIssuesError,
+    ExperimentError,
     MisconfigurationException,  # Lightning's word for settings that contradict each other
 )
 OUT_OF_MEMORY = (
@@ -116,6 +120,21 @@ def label_issues_command(args: list[str]) -> None:
     label_issues(_tool_cli("label-issues", args, LabelIssuesCLI), args)
 
 
+def learning_curve_command(args: list[str]) -> None:
+    """Fine-tune and run the TF-IDF baseline on nested, stratified subsets of the training split, scored on
+    the same test rows. Would more labelled data help? --fractions and --seeds set the subsets; writes
+    learning_curve.csv, .png and .md into --output_dir (default: <logger folder>/learning_curve, one run
+    folder per fit)."""
+    run_learning_curve(_tool_cli("learning-curve", args, LearningCurveCLI), args)
+
+
+def tune_command(args: list[str]) -> None:
+    """Search a config's settings with Optuna (TPE sampler, median pruner; the tune extra), each trial a fit.
+    Trials go to --output_dir (default: <logger folder>/tune/trial_N), the study to --storage (resumable);
+    writes best.yaml (for `fit --config C --config best.yaml`), trials.csv, history.png and importance.png."""
+    run_tune(_tool_cli("tune", args, TuneCLI), args)
+
+
 def _tool_cli(name: str, args: list[str], cli_class: type[ToolCLI] = ToolCLI) -> ToolCLI:
     return tool_cli(name, args, COMMANDS[name].__doc__, cli_class)
 
@@ -156,6 +175,8 @@ COMMANDS: dict[str, Callable[[list[str]], None]] = {
     "check-data": check_data_command,
     "baseline": baseline_command,
     "label-issues": label_issues_command,
+    "learning-curve": learning_curve_command,
+    "tune": tune_command,
     "export": export_command,
     "explain": explain_command,
     "app": app_command,
@@ -175,7 +196,7 @@ def usage() -> str:
     ]
     for name, command in COMMANDS.items():
         summary = SUMMARIES.get(name) or command.__doc__.split(".")[0] + "."
-        lines.append(f"  {name:<11} {' '.join(summary.split())}")
+        lines.append(f"  {name:<14} {' '.join(summary.split())}")
     lines.append(
         "\nGlobal: --verbose (or TEXTCLS_VERBOSE=1) shows library warnings and load reports; "
         "TEXTCLS_DEBUG=1 shows tracebacks of user errors."
