@@ -224,7 +224,7 @@ BAD_REQUESTS = {
         "not valid JSON",
     ),
     "texts missing": ({"json": {"text": ["a"]}}, 422, "texts: Field required"),
-    "texts not a list": (_body("a text"), 422, "texts: Input should be a valid list"),
+    "texts not a list": (_body("a text"), 422, "texts: Input should be a valid array"),
     "texts empty": (_body([]), 422, "texts: List should have at least 1 item"),
     "a number": (_body(["a", 3]), 422, "texts[1]: Input should be a valid string"),
     "a null": (_body([None]), 422, "texts[0]: Input should be a valid string"),
