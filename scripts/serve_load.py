@@ -35,10 +35,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(model: str, max_batch_size: int, log: Path) -> tuple[subprocess.Popen, str]:
+def start_server(
+    model: str, max_batch_size: int, log: Path, extra: list[str]
+) -> tuple[subprocess.Popen, str]:
     port = free_port()
     command = [sys.executable, "-m", "textcls", "serve", "--model", model, "--port", str(port)]
-    command += ["--max_batch_size", str(max_batch_size)]
+    command += ["--max_batch_size", str(max_batch_size), *extra]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
     with open(log, "a") as out:
         proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -127,6 +129,7 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=2, help="rounds, the configurations' order reversed each round"
     )
+    parser.add_argument("--serve_args", default="", help='more `textcls serve` options, e.g. "--threads 1"')
     parser.add_argument("--output", default="serve_load.json")
     args = parser.parse_args()
 
@@ -136,7 +139,7 @@ def main() -> None:
     for round_ in range(args.rounds):
         order = args.max_batch_sizes if round_ % 2 == 0 else args.max_batch_sizes[::-1]
         for max_batch_size in order:
-            proc, url = start_server(args.model, max_batch_size, log)
+            proc, url = start_server(args.model, max_batch_size, log, args.serve_args.split())
             try:
                 run_cell(url, sets[next(iter(sets))], 4, 40, 30)  # warm-up
                 for name, texts in sets.items():

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import requests
+import torch
 import yaml
 
 import textcls
@@ -351,3 +352,39 @@ def test_without_litserve_one_line_says_what_to_install(tmp_path, monkeypatch):
 def test_an_option_that_cannot_work_is_one_line(tmp_path, option, words):
     proc = run("serve", "--model", str(tmp_path), *option, cwd=tmp_path, check=False)
     assert proc.returncode == 2 and words in proc.stderr.strip().splitlines()[-1]
+
+
+# ----------------------------------------------------------------------------- pairs and regression
+
+
+def test_a_model_of_pairs_takes_each_pair_as_a_list_or_an_object():
+    from pydantic import ValidationError
+
+    from textcls.serve.guard import PredictRequest, request_model
+
+    body = '{"texts": [["a b", "c"], {"text": "d", "text_pair": "e f"}]}'
+    assert request_model(4, 10, pairs=True).model_validate_json(body).texts == [("a b", "c"), ("d", "e f")]
+    assert PredictRequest.model_validate_json(body).inputs() == [("a b", "c"), ("d", "e f")]
+    for bad in (
+        '{"texts": ["a b"]}',
+        '{"texts": [["a", "b", "c"]]}',
+        '{"texts": [{"text": "a", "pair": "b"}]}',
+    ):
+        with pytest.raises(ValidationError):
+            request_model(4, 10, pairs=True).model_validate_json(bad)
+    with pytest.raises(ValidationError, match="at most 10 characters"):
+        request_model(4, 10, pairs=True).model_validate_json('{"texts": [["a", "bbbbbbbbbbb"]]}')
+    with pytest.raises(ValidationError):  # a model of single texts takes no pairs
+        request_model(4, 10, pairs=False).model_validate_json('{"texts": [["a", "b"]]}')
+
+
+def test_a_regression_answers_a_score_per_text():
+    from textcls.serve.answers import answers
+    from textcls.tasks import Regression
+
+    task = Regression(["similarity"], mean=2.5, std=1.5)
+    inputs = pd.DataFrame({"text": ["a", "b"], "text_pair": ["c", "d"]})
+    scores = task.probabilities(torch.tensor([[0.0], [1.0]])).numpy()  # the standardisation undone
+    table = task.prediction_table(inputs, scores)
+    assert answers(table, task.label_names) == [{"score": s} for s in table["score"].tolist()]
+    assert [a["score"] for a in answers(table, task.label_names)] == pytest.approx([2.5, 4.0])

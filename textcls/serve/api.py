@@ -31,6 +31,7 @@ class TextclsAPI(ls.LitAPI):
         at_least_one: Multi-label models: a text where no label passes gets its top-scoring one.
         api_key: The bearer token every request must carry (None: none needed).
         workers: Inference workers sharing this machine's cores.
+        threads: Torch threads per worker (None: this machine's cores divided among the workers).
         batch_size: Texts per forward pass (requests batched together may hold more).
         litapi: LitServe's batching options (`max_batch_size`, `batch_timeout`).
     """
@@ -43,23 +44,20 @@ class TextclsAPI(ls.LitAPI):
         at_least_one: bool = False,
         api_key: str | None = None,
         workers: int = 1,
+        threads: int | None = None,
         batch_size: int = 32,
         **litapi,
     ):
         super().__init__(**litapi)
         self.model, self.quantize, self.target_precision = model, quantize, target_precision
-        self.at_least_one, self.api_key, self.workers, self.batch_size = (
-            at_least_one,
-            api_key,
-            workers,
-            batch_size,
-        )
+        self.at_least_one, self.api_key, self.batch_size = at_least_one, api_key, batch_size
+        self.threads = threads or max(1, len(os.sched_getaffinity(0)) // workers)
 
     def setup(self, device) -> None:
         if os.environ.get("TEXTCLS_VERBOSE", "0") in ("", "0"):
             quiet_libraries()
         # workers share the cores instead of each starting a thread per core
-        torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // self.workers))
+        torch.set_num_threads(self.threads)
         self.predictor = load_predictor(self.model, self.quantize)
         self.uncertain_below = self.predictor.cutoff(self.target_precision)[0]
 

@@ -23,6 +23,7 @@ def serve(
     max_batch_size: int = 32,
     batch_timeout: float = 0.01,
     workers: int = 1,
+    threads: int | None = None,
     quantize: str = "none",
     api_key: str | None = None,
     target_precision: float | None = None,
@@ -46,6 +47,8 @@ def serve(
         max_batch_size: Most requests LitServe batches into one call of the model (1: no batching).
         batch_timeout: Seconds LitServe waits for a batch to fill.
         workers: Inference worker processes, each with the model and a share of the CPU cores.
+        threads: Torch threads per worker (default: the CPU cores divided among the workers). On a
+            machine whose cores other programs keep busy, 1 avoids threads waiting on each other.
         quantize: "int8": classify with dynamically quantized int8 Linear layers (faster on CPU).
         api_key: Requests must carry `Authorization: Bearer <key>` (default: the TEXTCLS_API_KEY
             environment variable; none: no key needed). The environment keeps it out of `ps`.
@@ -59,7 +62,8 @@ def serve(
         log_level: LitServe's and uvicorn's log level (info shows every request).
     """
     limits = {"max_texts": max_request_texts, "max_chars": max_text_chars, "max_bytes": max_body_bytes}
-    check_options(host, port, batch_timeout, max_batch_size=max_batch_size, workers=workers, **limits)
+    counts = {"max_batch_size": max_batch_size, "workers": workers, "threads": threads or 1}
+    check_options(host, port, batch_timeout, **counts, **limits)
     quantize = check_quantize(quantize, "--quantize")
     api_key = api_key or os.environ.get("TEXTCLS_API_KEY") or None
     try:
@@ -81,7 +85,7 @@ def serve(
     del predictor
     gc.collect()
     api = TextclsAPI(
-        str(path), quantize, target_precision, at_least_one, api_key, workers,
+        str(path), quantize, target_precision, at_least_one, api_key, workers, threads,
         max_batch_size=max_batch_size, batch_timeout=batch_timeout,
     )  # fmt: skip
     guard = {"path": api.api_path, "pairs": info["reads_pairs"], "api_key": api_key, **limits}
