@@ -112,6 +112,27 @@ def summary(cells: list[dict]) -> dict:
     }
 
 
+def markdown(table: dict, names: list[str], concurrencies: list[int], sizes: list[int]) -> str:
+    """One row per set of texts and concurrency: each configuration's requests/s and p50/p99 latency
+    (ms), the throughput of the last configuration over the first's, and the requests that failed
+    (LitServe answers 504 to a request that waited longer than its timeout) per configuration."""
+    head = ["texts", "concurrency"]
+    for size in sizes:
+        head += [f"mbs {size}: req/s", "p50 ms", "p99 ms"]
+    head += ["speed-up", "failed"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name in names:
+        for concurrency in concurrencies:
+            rows = [table[f"{name} c={concurrency} max_batch_size={size}"] for size in sizes]
+            cells = [name, str(concurrency)]
+            for row in rows:
+                cells += [f"{row['requests_per_s']:.1f}", f"{row['p50_ms']:.0f}", f"{row['p99_ms']:.0f}"]
+            cells.append(f"{rows[-1]['requests_per_s'] / rows[0]['requests_per_s']:.1f}x")
+            cells.append(" / ".join(str(row["failed"]) for row in rows))
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def read_texts(spec: str, count: int) -> tuple[str, list[str]]:
     name, _, path = spec.partition("=")
     texts = pd.read_csv(path)["text"].astype(str)
@@ -171,14 +192,7 @@ def main() -> None:
                 table[f"{name} c={concurrency} max_batch_size={max_batch_size}"] = summary(picked)
     kept = [{k: v for k, v in c.items() if k != "latencies"} for c in cells]
     Path(args.output).write_text(json.dumps({"args": vars(args), "summary": table, "cells": kept}, indent=1))
-    print("| texts | concurrency | max_batch_size | requests/s | p50 ms | p99 ms |")
-    print("|---|---|---|---|---|---|")
-    for key, row in table.items():
-        name, concurrency, max_batch_size = (part.split("=")[-1] for part in key.split(" "))
-        print(
-            f"| {name} | {concurrency} | {max_batch_size} | {row['requests_per_s']:.1f} | "
-            f"{row['p50_ms']:.0f} | {row['p99_ms']:.0f} |"
-        )
+    print(markdown(table, list(sets), args.concurrency, args.max_batch_sizes))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ from tests.test_cli import ROOT, run, write_config
 
 KEY = "test-key-123"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-TARGET_PRECISION = "0.9"
 LONG_TEXT = " ".join(["pizza goal laptop"] * 40)  # beyond max_length 16: read truncated
 MAX_BODY = 1_000_000  # the single-label server's body limit (bytes)
 LABELS = ["food", "sports", "tech"]
@@ -98,15 +97,31 @@ def single(tmp_path_factory, tiny_backbone):
     config = write_config(tmp, tiny_backbone, files, max_epochs=2)
     run("fit", "--config", str(config), "--data.max_length", "16", "--data_check.enabled", "false", cwd=tmp)
     ckpt = tmp / "logs" / "tiny" / "version_0" / "checkpoints" / "best.ckpt"
+    target = target_inside(ckpt, texts)
     out = tmp / "pred.csv"
-    args = ["--prediction.output_path", str(out), "--prediction.target_precision", TARGET_PRECISION]
+    args = ["--prediction.output_path", str(out), "--prediction.target_precision", target]
     run("predict", "--config", str(config), "--ckpt_path", str(ckpt), *args, cwd=tmp)
-    return {"tmp": tmp, "ckpt": ckpt, "texts": texts, "preds": pd.read_csv(out)}
+    preds = pd.read_csv(out)
+    assert 0 < (preds["label"] == "UNCERTAIN").sum() < len(preds)  # both kinds of answer are compared
+    return {"tmp": tmp, "ckpt": ckpt, "texts": texts, "preds": preds, "target": target}
+
+
+def target_inside(ckpt: Path, texts: list[str]) -> str:
+    """A target precision whose validation cut-off falls between the confidences of `texts`: some of
+    them are then UNCERTAIN, some not."""
+    from textcls.inference import load_predictor
+
+    predictor = load_predictor(ckpt)
+    confidence = predictor.predict_probs(texts).max(1)
+    for target in np.round(np.arange(0.34, 1.0, 0.01), 2):
+        if confidence.min() < predictor.cutoff(target)[0] <= confidence.max():
+            return str(target)
+    raise AssertionError(f"no target precision has a cut-off among the confidences {confidence}")
 
 
 @pytest.fixture(scope="module")
 def single_server(single):
-    args = ["--model", str(single["ckpt"]), "--target_precision", TARGET_PRECISION]
+    args = ["--model", str(single["ckpt"]), "--target_precision", single["target"]]
     server = Server(single["tmp"], *args, "--max_body_bytes", str(MAX_BODY), env={"TEXTCLS_API_KEY": KEY})
     yield server.wait_ready(AUTH)
     server.stop()
@@ -290,8 +305,8 @@ def test_info_gives_the_model_facts(single, single_server):
     assert info["temperature"] == pytest.approx(predictor.temperature)
     assert info["sha256"] == file_sha256(single["ckpt"])
     assert info["textcls_version"] == textcls.__version__
-    assert info["target_precision"] == float(TARGET_PRECISION)
-    assert info["uncertain_below"] == pytest.approx(predictor.cutoff(float(TARGET_PRECISION))[0])
+    assert info["target_precision"] == float(single["target"])
+    assert info["uncertain_below"] == pytest.approx(predictor.cutoff(float(single["target"]))[0])
 
 
 @pytest.mark.slow

@@ -22,6 +22,7 @@ def serve(
     port: int = 8000,
     max_batch_size: int = 32,
     batch_timeout: float = 0.01,
+    timeout: float = 30,
     workers: int = 1,
     threads: int | None = None,
     quantize: str = "none",
@@ -46,6 +47,7 @@ def serve(
         port: The port to listen on (1024 to 65535).
         max_batch_size: Most requests LitServe batches into one call of the model (1: no batching).
         batch_timeout: Seconds LitServe waits for a batch to fill.
+        timeout: Seconds a request may wait for the model before it is answered 504 (LitServe's timeout).
         workers: Inference worker processes, each with the model and a share of the CPU cores.
         threads: Torch threads per worker (default: the CPU cores divided among the workers). On a
             machine whose cores other programs keep busy, 1 avoids threads waiting on each other.
@@ -63,7 +65,7 @@ def serve(
     """
     limits = {"max_texts": max_request_texts, "max_chars": max_text_chars, "max_bytes": max_body_bytes}
     counts = {"max_batch_size": max_batch_size, "workers": workers, "threads": threads or 1}
-    check_options(host, port, batch_timeout, **counts, **limits)
+    check_options(host, port, batch_timeout, timeout, **counts, **limits)
     quantize = check_quantize(quantize, "--quantize")
     api_key = api_key or os.environ.get("TEXTCLS_API_KEY") or None
     try:
@@ -94,6 +96,7 @@ def serve(
         api,
         accelerator="cpu",  # the predictor runs on CPU, in fp32 as `predict` does there
         workers_per_device=workers,
+        timeout=timeout,
         model_metadata=info,
         middlewares=[(RequestGuard, guard)],
         ready_line=f"textcls serve: {info['task']} model '{model}' ready at {address}/predict (docs: {address}/docs)",
@@ -103,7 +106,7 @@ def serve(
     server.run(host=host, port=port, log_level=log_level, generate_client_file=False, access_log=access_log)
 
 
-def check_options(host: str, port: int, batch_timeout: float, **counts: int) -> None:
+def check_options(host: str, port: int, batch_timeout: float, timeout: float, **counts: int) -> None:
     """One line for an option LitServe or the server would refuse later, or with a traceback."""
     if host not in HOSTS:
         raise ServeError(f"--host must be one of {', '.join(HOSTS)} (LitServe binds no other), got '{host}'")
@@ -115,6 +118,8 @@ def check_options(host: str, port: int, batch_timeout: float, **counts: int) -> 
             raise ServeError(f"--{options.get(name, name)} must be at least 1, got {value}")
     if batch_timeout < 0:
         raise ServeError(f"--batch_timeout must be 0 or more seconds, got {batch_timeout}")
+    if timeout <= batch_timeout:
+        raise ServeError(f"--timeout ({timeout} s) must be longer than --batch_timeout ({batch_timeout} s)")
 
 
 def check_decisions(predictor, target_precision: float | None) -> float:
