@@ -32,7 +32,7 @@ class TextclsAPI(ls.LitAPI):
         api_key: The bearer token every request must carry (None: none needed).
         workers: Inference workers sharing this machine's cores.
         threads: Torch threads per worker (None: this machine's cores divided among the workers).
-        batch_size: Texts per forward pass (requests batched together may hold more).
+        texts_per_pass: Texts per forward pass (requests batched together may hold more).
         litapi: LitServe's batching options (`max_batch_size`, `batch_timeout`).
     """
 
@@ -45,12 +45,12 @@ class TextclsAPI(ls.LitAPI):
         api_key: str | None = None,
         workers: int = 1,
         threads: int | None = None,
-        batch_size: int = 32,
+        texts_per_pass: int = 8,
         **litapi,
     ):
         super().__init__(**litapi)
         self.model, self.quantize, self.target_precision = model, quantize, target_precision
-        self.at_least_one, self.api_key, self.batch_size = at_least_one, api_key, batch_size
+        self.at_least_one, self.api_key, self.texts_per_pass = at_least_one, api_key, texts_per_pass
         self.threads = threads or max(1, len(os.sched_getaffinity(0)) // workers)
 
     def setup(self, device) -> None:
@@ -69,7 +69,7 @@ class TextclsAPI(ls.LitAPI):
         # per request; unbatched, `x` is one request's texts
         requests = x if self.max_batch_size > 1 else [x]
         texts = [text for request in requests for text in request]
-        probs = self.predictor.predict_probs(texts, self.batch_size)
+        probs = self.predictor.predict_probs(texts, self.texts_per_pass)
         table = self.predictor.results(texts, probs, self.uncertain_below, self.at_least_one)
         found = answers(table, self.predictor.label_names)
         ends = list(accumulate(len(r) for r in requests))

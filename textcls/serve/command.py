@@ -25,6 +25,7 @@ def serve(
     timeout: float = 30,
     workers: int = 1,
     threads: int | None = None,
+    texts_per_pass: int = 8,
     quantize: str = "none",
     api_key: str | None = None,
     target_precision: float | None = None,
@@ -51,6 +52,8 @@ def serve(
         workers: Inference worker processes, each with the model and a share of the CPU cores.
         threads: Torch threads per worker (default: the CPU cores divided among the workers). On a
             machine whose cores other programs keep busy, 1 avoids threads waiting on each other.
+        texts_per_pass: Texts per forward pass: the texts of the requests batched together, sorted by
+            length, are classified this many at a time, each pass padded to its longest text.
         quantize: "int8": classify with dynamically quantized int8 Linear layers (faster on CPU).
         api_key: Requests must carry `Authorization: Bearer <key>` (default: the TEXTCLS_API_KEY
             environment variable; none: no key needed). The environment keeps it out of `ps`.
@@ -65,6 +68,7 @@ def serve(
     """
     limits = {"max_texts": max_request_texts, "max_chars": max_text_chars, "max_bytes": max_body_bytes}
     counts = {"max_batch_size": max_batch_size, "workers": workers, "threads": threads or 1}
+    counts["texts_per_pass"] = texts_per_pass
     check_options(host, port, batch_timeout, timeout, **counts, **limits)
     quantize = check_quantize(quantize, "--quantize")
     api_key = api_key or os.environ.get("TEXTCLS_API_KEY") or None
@@ -87,7 +91,7 @@ def serve(
     del predictor
     gc.collect()
     api = TextclsAPI(
-        str(path), quantize, target_precision, at_least_one, api_key, workers, threads,
+        str(path), quantize, target_precision, at_least_one, api_key, workers, threads, texts_per_pass,
         max_batch_size=max_batch_size, batch_timeout=batch_timeout,
     )  # fmt: skip
     guard = {"path": api.api_path, "pairs": info["reads_pairs"], "api_key": api_key, **limits}
