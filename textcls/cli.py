@@ -40,6 +40,7 @@ from textcls.precision import PrecisionError
 from textcls.quantize import QuantizeError
 from textcls.quiet import quiet_libraries
 from textcls.report import BASELINES_FOLDER
+from textcls.serve import ServeError
 
 __all__ = ["main", "run_name", "user_error", "USER_ERRORS"]
 
@@ -58,6 +59,7 @@ USER_ERRORS = (
     PrecisionError,
     LabelIssuesError,
     ExperimentError,
+    ServeError,
     MisconfigurationException,  # Lightning's word for settings that contradict each other
 )
 OUT_OF_MEMORY = (
@@ -167,6 +169,13 @@ def app_command(args: list[str]) -> None:
     auto_cli(launch, args=args, as_positional=False, prog="textcls app", parser_class=CommandParser)
 
 
+def serve_command(args: list[str]) -> None:
+    """Serve a classifier over HTTP with dynamic batching (the serve extra); see `textcls serve --help`."""
+    from textcls.serve import serve
+
+    auto_cli(serve, args=args, as_positional=False, prog="textcls serve", parser_class=CommandParser)
+
+
 COMMANDS: dict[str, Callable[[list[str]], None]] = {
     "fit": lightning_command,
     "validate": lightning_command,
@@ -180,6 +189,7 @@ COMMANDS: dict[str, Callable[[list[str]], None]] = {
     "export": export_command,
     "explain": explain_command,
     "app": app_command,
+    "serve": serve_command,
 }
 SUMMARIES = {
     "fit": "Fine-tune the model on a config's data (checkpoints, early stopping, TensorBoard).",
