@@ -11,8 +11,11 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampl
 
 
 class EncodedTexts(Dataset):
-    """Token ids of many sequences in one flat array (a few bytes a token, not a Python list per text).
+    """Token ids of many sequences in flat arrays (a few bytes a token, not a Python list per text).
 
+    `tokens` and `offsets` are one flat array of token ids and the offsets of each sequence in it, or
+    lists of them, one pair per chunk: the chunks of a memory-mapped Arrow column (textcls/data/tokens.py),
+    read in place, so the token ids stay on disk until a batch reads them.
     One sequence per text, or, for chunked long texts, one per window: `owners` says which text each
     sequence reads, and each window carries its text's label (how chunked texts are trained on).
     `text_lengths` are the texts' full lengths in tokens, before truncation. For text pairs,
@@ -21,15 +24,20 @@ class EncodedTexts(Dataset):
 
     def __init__(
         self,
-        tokens: np.ndarray,
-        offsets: np.ndarray,
+        tokens: np.ndarray | list[np.ndarray],
+        offsets: np.ndarray | list[np.ndarray],
         labels: np.ndarray | None,
         owners: np.ndarray | None = None,
         text_lengths: np.ndarray | None = None,
         segments: np.ndarray | None = None,
     ):
-        self.tokens, self.offsets, self.labels, self.segments = tokens, offsets, labels, segments
-        self.lengths = np.diff(offsets)
+        self.chunks = [tokens] if isinstance(tokens, np.ndarray) else list(tokens)
+        self.chunk_offsets = [offsets] if isinstance(offsets, np.ndarray) else list(offsets)
+        self.labels, self.segments = labels, segments
+        per_chunk = [np.diff(o) for o in self.chunk_offsets]
+        self.lengths = np.concatenate(per_chunk) if per_chunk else np.zeros(0, dtype=np.int64)
+        # the first sequence of each chunk, and one past the last
+        self.chunk_starts = np.cumsum([0] + [len(n) for n in per_chunk])
         self.owners = np.arange(len(self.lengths)) if owners is None else owners
         self.text_lengths = self.lengths if text_lengths is None else text_lengths
 
@@ -37,7 +45,9 @@ class EncodedTexts(Dataset):
         return len(self.lengths)
 
     def sequence(self, i: int) -> np.ndarray:
-        return self.tokens[self.offsets[i] : self.offsets[i + 1]]
+        chunk = int(np.searchsorted(self.chunk_starts, i, side="right")) - 1
+        offsets, j = self.chunk_offsets[chunk], i - self.chunk_starts[chunk]
+        return self.chunks[chunk][offsets[j] : offsets[j + 1]]
 
     def label(self, text: int) -> int | np.ndarray:
         # a class index or a number, or a row of 0/1 per label for label sets

@@ -60,7 +60,12 @@ class Regression:
         self, source: pd.DataFrame, clean: pd.DataFrame, split: str, settings: Mapping
     ) -> pd.Series:
         """Each row's target as a float; a cell that is not a finite number stops with one line."""
-        values = pd.to_numeric(clean["label"], errors="coerce")
+        labels = clean["label"]
+        if isinstance(labels.dtype, pd.CategoricalDtype):  # each distinct cell converted once
+            numbers = pd.to_numeric(pd.Series(labels.cat.categories), errors="coerce").to_numpy(dtype=np.float64)
+            values = pd.Series(numbers[labels.cat.codes.to_numpy()], index=labels.index)
+        else:
+            values = pd.to_numeric(labels, errors="coerce")
         bad = ~np.isfinite(values.to_numpy(dtype=np.float64))
         if bad.any():
             i = int(np.argmax(bad))
