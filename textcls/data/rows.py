@@ -41,6 +41,11 @@ class Split:
                 labels = labels.cat.remove_unused_categories()
         return Split(self.texts.select(indices), self.rows[indices], labels)
 
+    def sample(self, n: int, seed: int) -> "Split":
+        """`n` rows drawn at random: the rows `DataFrame.sample(n=n, random_state=seed)` draws of its frame."""
+        positions = pd.RangeIndex(len(self)).to_series().sample(n=n, random_state=seed)
+        return self.take(positions.to_numpy())
+
     def text_columns(self) -> list[str]:
         """`text`, and `text_pair` for pairs of texts."""
         return [c for c in ("text", "text_pair") if c in self.texts.column_names]

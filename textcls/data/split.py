@@ -66,9 +66,7 @@ def split_train(
         )
     splits = {split: train.take(rows) for split, rows in parts.items() if len(rows)}
     if train_sample and train_sample < len(splits["train"]):
-        # the rows pandas' DataFrame.sample draws, drawn from their positions alone
-        positions = pd.RangeIndex(len(splits["train"])).to_series().sample(n=train_sample, random_state=seed)
-        splits["train"] = splits["train"].take(positions.to_numpy())
+        splits["train"] = splits["train"].sample(train_sample, seed)
     task.check_train(splits["train"].labels)
     return splits
 

@@ -103,7 +103,9 @@ def _hash_texts(key, texts, columns: list[str]) -> None:
         key.update(name.encode() + b"\x00")
         for batch in texts.with_format("arrow").iter(batch_size=HASH_BATCH):
             column = batch.column(name).cast(pa.large_string()).combine_chunks()  # one batch's texts
-            offsets = np.frombuffer(column.buffers()[1], np.int64)[column.offset : column.offset + len(column) + 1]
+            offsets = np.frombuffer(column.buffers()[1], np.int64)[
+                column.offset : column.offset + len(column) + 1
+            ]
             key.update((offsets - offsets[0]).tobytes())
             key.update(memoryview(column.buffers()[2])[int(offsets[0]) : int(offsets[-1])])
 
