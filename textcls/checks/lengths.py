@@ -32,8 +32,7 @@ def token_lengths(data, rows, sample: int) -> dict:
     frame = rows.texts.select_columns(rows.text_columns()).to_pandas()  # at most `sample` texts
     # untruncated lengths (special tokens included), to see how much max_length cuts off
     sides = [frame[c].tolist() for c in ("text", "text_pair") if c in frame]
-    ids = data.tokenizer(*sides, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
-    lengths = np.array([len(x) for x in ids])
+    lengths = _lengths(data.tokenizer, sides, add_special_tokens=True, truncation=False)
     out = {
         "median": float(np.median(lengths)),
         "p90": float(np.percentile(lengths, 90)),
@@ -51,11 +50,19 @@ def token_lengths(data, rows, sample: int) -> dict:
     return out
 
 
+def _lengths(tokenizer, sides: list[list[str]], batch: int = 2000, **options) -> np.ndarray:
+    """Tokens of each text (or pair), a batch at a time: the tokenizer's encodings of all texts at once
+    would take far more memory than their lengths."""
+    out = []
+    for start in range(0, len(sides[0]), batch):
+        parts = [side[start : start + batch] for side in sides]
+        out += [len(x) for x in tokenizer(*parts, verbose=False, **options)["input_ids"]]
+    return np.array(out)
+
+
 def side_lengths(tokenizer, texts: list[str]) -> dict:
     """Median, p90 and max tokens of one side of the pairs, special tokens excluded."""
-    lengths = np.array(
-        [len(x) for x in tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]]
-    )
+    lengths = _lengths(tokenizer, [texts], add_special_tokens=False)
     return {
         "median": float(np.median(lengths)),
         "p90": float(np.percentile(lengths, 90)),

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
-from textcls.data.io import DataError, _label_str
+from textcls.data.io import DataError, label_str, in_memory
 from textcls.data.rows import Split
 
 BATCH = 50_000
@@ -36,9 +36,7 @@ def clean_split(
     no row has a label). Returns the clean split and the source rows of the empty texts it dropped.
     """
     if isinstance(source, pd.DataFrame):
-        from textcls.data.io import _in_memory
-
-        source = _in_memory(source)
+        source = in_memory(source)
     missing = [col for col in columns.values() if col not in source.column_names]
     if missing:
         raise DataError(
@@ -145,7 +143,7 @@ def python_values(batch: pa.ChunkedArray) -> list:
 def _code(value, names: dict[str, int]) -> int:
     if value is None or (isinstance(value, float) and value != value):
         return -1
-    label = _label_str(value)
+    label = label_str(value)
     return -1 if not label else names.setdefault(label, len(names))
 
 

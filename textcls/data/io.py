@@ -58,7 +58,7 @@ def read_dataset(path: str, encoding: str = "utf-8", cache_dir: str | None = Non
             if not len(loaded):
                 raise DataError(f"'{path}' has no data rows")
             return loaded
-    return _in_memory(read_table(path, encoding))
+    return in_memory(read_table(path, encoding))
 
 
 def _datasets_cache() -> Path:
@@ -94,7 +94,7 @@ def _check_json_lines(path: Path, encoding: str) -> None:
                 raise ValueError("a line is not a JSON object")
 
 
-def _in_memory(frame: pd.DataFrame):
+def in_memory(frame: pd.DataFrame):
     """A frame that `read_table` read as a `datasets.Dataset` (columns mixing types as `Json`)."""
     import datasets
 
@@ -258,7 +258,7 @@ def label_sort_key(label: str) -> tuple:
         return (1, 0, label)
 
 
-def _label_str(value) -> str:
+def label_str(value) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value).strip()
