@@ -159,16 +159,24 @@ class LengthGroupedBatchSampler(BatchSampler):
         epoch = getattr(self.sampler, "epoch", self.epoch)
         rng = np.random.default_rng((self.seed, epoch))
         self.epoch += 1
-        indices = list(self.sampler)
+        # numpy arrays of the epoch's indices, not a Python int per text: epochs of millions of texts
+        indices = np.fromiter(self.sampler, dtype=np.int64)
+        lengths = np.asarray(self.lengths)
         window = self.batch_size * self.window_batches
-        batches = []
+        starts, ends = [], []
         for start in range(0, len(indices), window):
-            chunk = sorted(indices[start : start + window], key=lambda i: self.lengths[i])
-            batches += [chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
+            chunk = indices[start : start + window]
+            indices[start : start + window] = chunk[np.argsort(lengths[chunk], kind="stable")]
+            cuts = np.arange(start, start + len(chunk), self.batch_size)
+            starts.append(cuts)
+            ends.append(np.minimum(cuts + self.batch_size, start + len(chunk)))
+        starts = np.concatenate(starts) if starts else np.zeros(0, dtype=np.int64)
+        ends = np.concatenate(ends) if ends else np.zeros(0, dtype=np.int64)
         if self.drop_last:
-            batches = [b for b in batches if len(b) == self.batch_size]
-        for i in rng.permutation(len(batches)):
-            yield batches[i]
+            full = ends - starts == self.batch_size
+            starts, ends = starts[full], ends[full]
+        for i in rng.permutation(len(starts)):
+            yield indices[starts[i] : ends[i]].tolist()
 
 
 class SeededRandomSampler(RandomSampler):
@@ -183,8 +191,10 @@ class SeededRandomSampler(RandomSampler):
         self.epoch = epoch
 
     def __iter__(self) -> Iterator[int]:
+        # RandomSampler's order, made a Python int at a time rather than as one list of every index
         self.generator.manual_seed(self.seed * 1_000_003 + self.epoch)
-        return super().__iter__()
+        for chunk in torch.randperm(len(self.data_source), generator=self.generator).split(1 << 16):
+            yield from chunk.tolist()
 
 
 class ResumableDataLoader(DataLoader):

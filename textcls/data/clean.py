@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
-from textcls.data.io import DataError, label_str, in_memory
+from textcls.data.io import DataError, in_memory, label_str
 from textcls.data.rows import Split
 
 BATCH = 50_000
