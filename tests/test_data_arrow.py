@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import make_rows, write_jsonl
-from textcls.checks.duplicates import duplicates, example_hashes, leakage
+from textcls.checks.duplicates import duplicates, hash_examples, leakage
 from textcls.data import DataError, TextClassificationData, read_table
 from textcls.data.io import read_dataset
 from textcls.data.tokens import tokenize_cached
@@ -191,7 +191,7 @@ def test_duplicates_and_leakage_by_hash_equal_the_frame_checks(tmp_path, pairs):
     )
     splits = data.raw_splits
     frames = {split: rows.frame() for split, rows in splits.items()}
-    hashes = {split: example_hashes(rows) for split, rows in splits.items()}
+    hashes = {split: hash_examples(rows) for split, rows in splits.items()}
     got = duplicates(splits, hashes, 3)
     old = _old_duplicates(frames, 3)
     assert len(got) == len(old) >= 4  # repeats and conflicts in every split

@@ -9,6 +9,7 @@ chance of about n² / 2⁶⁵ (1 in 10⁷ for 2 million rows).
 
 import heapq
 from collections.abc import Iterator
+from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
@@ -51,52 +52,73 @@ def _first_keys(split: Split, positions: np.ndarray, n: int) -> list[str]:
     return heapq.nsmallest(n, keys)
 
 
-def duplicates(splits: dict[str, Split], hashes: dict[str, np.ndarray], examples: int) -> list[dict]:
+@dataclass
+class Examples:
+    """A split's distinct examples, by hash: `unique` (sorted), the `first` row of each, and the rows
+    of those that repeat (`second`: each one's second row) or occur with different labels (`conflicting`:
+    their first row)."""
+
+    unique: np.ndarray
+    first: np.ndarray
+    repeats: int
+    second: np.ndarray
+    conflicting: np.ndarray
+
+
+def hash_examples(split: Split) -> Examples:
+    """The split's examples grouped by hash: one sort of 8 bytes a row, no string kept."""
+    hashes = example_hashes(split)
+    order = np.argsort(hashes, kind="stable")  # the rows of each example in ascending order
+    hashes = hashes[order]
+    starts = np.flatnonzero(np.r_[True, hashes[1:] != hashes[:-1]])
+    sizes = np.diff(np.r_[starts, len(hashes)])
+    codes = pd.factorize(split.labels)[0][order]
+    mixed = np.minimum.reduceat(codes, starts) != np.maximum.reduceat(codes, starts)
+    repeated = sizes > 1
+    return Examples(
+        hashes[starts],
+        order[starts],
+        len(hashes) - len(starts),
+        order[starts[repeated] + 1],
+        order[starts[mixed]],
+    )
+
+
+def duplicates(splits: dict[str, Split], found: dict[str, Examples], examples: int) -> list[dict]:
     """Warnings for repeated texts (or pairs) within a split, and for those that occur with different labels."""
     out = []
     for split, rows in splits.items():
-        h, noun = hashes[split], "pairs" if "text_pair" in rows.text_columns() else "texts"
-        unique, first, inverse, counts = np.unique(
-            h, return_index=True, return_inverse=True, return_counts=True
-        )
-        repeated = np.ones(len(h), dtype=bool)
-        repeated[first] = False  # every copy after the first
-        if repeated.any():
-            # the first repeated examples in row order, each once
-            order = np.flatnonzero(repeated)
-            _, firsts = np.unique(inverse[order], return_index=True)
-            shown = np.sort(order[firsts])[:examples]
+        seen, noun = found[split], "pairs" if "text_pair" in rows.text_columns() else "texts"
+        if seen.repeats:
+            shown = np.sort(seen.second)[:examples]  # the first repeated examples in row order
             out.append(
                 problem(
                     "warning",
                     "duplicate_texts",
-                    f"{split} has {int(repeated.sum())} repeated copies of {int((counts > 1).sum())} {noun}",
+                    f"{split} has {seen.repeats} repeated copies of {len(seen.second)} {noun}",
                     [key for batch in _key_batches(rows, shown) for key in batch],
                 )
             )
-        label_codes = pd.factorize(rows.labels)[0]
-        pairs = np.unique(np.stack([inverse.ravel(), label_codes]), axis=1)  # distinct (text, label)
-        conflicting = np.flatnonzero(np.bincount(pairs[0], minlength=len(unique)) > 1)
-        if len(conflicting):
+        if len(seen.conflicting):
             out.append(
                 problem(
                     "warning",
                     "conflicting_labels",
-                    f"{split} has {len(conflicting)} {noun} that occur with different labels",
-                    _first_keys(rows, first[conflicting], examples),
+                    f"{split} has {len(seen.conflicting)} {noun} that occur with different labels",
+                    _first_keys(rows, seen.conflicting, examples),
                 )
             )
     return out
 
 
-def leakage(splits: dict[str, Split], hashes: dict[str, np.ndarray], examples: int) -> list[dict]:
+def leakage(splits: dict[str, Split], found: dict[str, Examples], examples: int) -> list[dict]:
     """A warning for each pair of splits that share texts (or pairs, in either order): scores on the
     later one are optimistic."""
     out = []
     for a, b in combinations([s for s in SPLITS if s in splits], 2):
-        unique_a, first_a = np.unique(hashes[a], return_index=True)
-        unique_b = np.unique(hashes[b])
-        shared = np.isin(unique_a, unique_b, assume_unique=True)
+        unique_a, unique_b = found[a].unique, found[b].unique
+        at = np.minimum(np.searchsorted(unique_b, unique_a), len(unique_b) - 1)
+        shared = unique_b[at] == unique_a
         if not shared.any():
             continue
         noun, n = "pairs" if "text_pair" in splits[a].text_columns() else "texts", int(shared.sum())
@@ -104,5 +126,7 @@ def leakage(splits: dict[str, Split], hashes: dict[str, np.ndarray], examples: i
             what = f"{a} and {b} are the same {n} {noun}: scores on {b} are optimistic"
         else:
             what = f"{n} {noun} occur in both {a} and {b}: scores on {b} overstate accuracy"
-        out.append(problem("warning", "leakage", what, _first_keys(splits[a], first_a[shared], examples)))
+        out.append(
+            problem("warning", "leakage", what, _first_keys(splits[a], found[a].first[shared], examples))
+        )
     return out

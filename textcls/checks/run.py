@@ -7,7 +7,7 @@ the messages) comes from the data's task (textcls/tasks/).
 
 import pandas as pd
 
-from textcls.checks.duplicates import duplicates, example_hashes, leakage
+from textcls.checks.duplicates import duplicates, hash_examples, leakage
 from textcls.checks.labels import empty_texts, label_variants, small_classes, unseen_labels
 from textcls.checks.lengths import length_problems, token_lengths
 from textcls.data import SPLITS, TextClassificationData, label_sort_key
@@ -36,7 +36,7 @@ def check_data(
     labels = _label_names(data, splits)
     # one entry per (text, label): a text with several labels counts once for each
     occurrences = {split: task.occurrences(rows.labels) for split, rows in splits.items()}
-    hashes = {split: example_hashes(rows) for split, rows in splits.items()}  # one pass over the texts
+    hashes = {split: hash_examples(rows) for split, rows in splits.items()}  # one pass over the texts
     problems = (
         unseen_labels(occurrences, labels, bool(data.hparams.labels))
         + label_variants(occurrences)

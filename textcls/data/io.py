@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 SPLITS = ("train", "validation", "test")
+PROGRESS_BYTES = 100 << 20  # `datasets` shows its progress bar when reading a larger file
 BUILDERS = {
     ".csv": "csv",
     ".tsv": "csv",
@@ -33,32 +34,44 @@ def read_dataset(path: str, encoding: str = "utf-8", cache_dir: str | None = Non
     A file that `datasets` cannot read, or reads differently from `read_table` (a JSONL line that is not
     one object), is read by `read_table`, which says in one line what is wrong, or reads it into memory.
     """
+    p = Path(path).expanduser()
+    if p.is_dir():
+        return _saved_dataset(p)
+    loaded = _load_arrow(p, encoding, cache_dir) if p.is_file() and p.suffix.lower() in BUILDERS else None
+    if loaded is None:  # read_table names the problem and its fix in one line, or reads the file
+        return in_memory(read_table(path, encoding))
+    if not len(loaded):
+        raise DataError(f"'{path}' has no data rows")
+    return loaded
+
+
+def _load_arrow(path: Path, encoding: str, cache_dir: str | None):
+    """The file read by `datasets` into an Arrow file in the cache, or None where `read_table` should
+    read it (a problem found, or no column read)."""
     import datasets
 
-    p = Path(path).expanduser()
-    suffix = p.suffix.lower()
-    if not p.is_file() or suffix not in BUILDERS:  # a folder, a missing file, an unknown extension
-        return _saved_dataset(p) if p.is_dir() else read_table(path, encoding)
-    options = {"cache_dir": str(cache_dir or _datasets_cache()), "split": "train"}
+    suffix = path.suffix.lower()
     try:
-        options |= _builder_options(p, suffix, encoding)
+        options = _builder_options(path, suffix, encoding)
     except (ValueError, OSError, LookupError, pd.errors.ParserError):  # e.g. an empty file, not UTF-8
-        options = None
-    if options is not None:
-        was_enabled = datasets.is_progress_bar_enabled()
-        datasets.disable_progress_bars()  # the bar would only show that a small file was copied
-        try:
-            loaded = datasets.load_dataset(BUILDERS[suffix], data_files=str(p.resolve()), **options)
-        except (datasets.exceptions.DatasetGenerationError, ValueError, OSError):
-            loaded = None  # read_table names the line and the fix
-        finally:
-            if was_enabled:
-                datasets.enable_progress_bars()
-        if loaded is not None and len(loaded.column_names):
-            if not len(loaded):
-                raise DataError(f"'{path}' has no data rows")
-            return loaded
-    return in_memory(read_table(path, encoding))
+        return None
+    was_enabled = datasets.is_progress_bar_enabled()
+    if path.stat().st_size < PROGRESS_BYTES:  # a bar for a file read in a few seconds is noise
+        datasets.disable_progress_bars()
+    try:
+        loaded = datasets.load_dataset(
+            BUILDERS[suffix],
+            data_files=str(path.resolve()),
+            split="train",
+            cache_dir=str(cache_dir or _datasets_cache()),
+            **options,
+        )
+    except (datasets.exceptions.DatasetGenerationError, ValueError, OSError):
+        return None
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()
+    return loaded if loaded.column_names else None
 
 
 def _datasets_cache() -> Path:
