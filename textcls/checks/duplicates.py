@@ -18,6 +18,7 @@ import pandas as pd
 from textcls.checks.problems import problem
 from textcls.data.io import SPLITS
 from textcls.data.rows import Split
+from textcls.data.split import label_codes
 
 PAIR_JOIN = " ||| "  # how a pair is shown in the problems' examples
 BATCH = 50_000
@@ -72,7 +73,7 @@ def hash_examples(split: Split) -> Examples:
     hashes = hashes[order]
     starts = np.flatnonzero(np.r_[True, hashes[1:] != hashes[:-1]])
     sizes = np.diff(np.r_[starts, len(hashes)])
-    codes = pd.factorize(split.labels)[0][order]
+    codes = label_codes(split.labels)[0][order]
     mixed = np.minimum.reduceat(codes, starts) != np.maximum.reduceat(codes, starts)
     repeated = sizes > 1
     return Examples(

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from textcls.data.io import DataError, in_memory, label_str
-from textcls.data.rows import Split
+from textcls.data.rows import Split, rows_of
 
 BATCH = 50_000
 # what Python's str.strip() removes (pyarrow's own whitespace test differs on a few control characters)
@@ -75,7 +75,9 @@ def clean_split(
     rows = np.flatnonzero(keep)
     if not len(rows):
         raise DataError(f"{split} data has no usable rows")
-    kept = source if len(rows) == len(source) else source.select(rows)
+    if getattr(source, "_indices", None) is not None:  # rows selected before: their table, in order
+        source = source.flatten_indices()
+    kept = source if len(rows) == len(source) else rows_of(source, rows)
     return Split(_named(kept, {k: v for k, v in columns.items() if k != "label"}), rows, labels), empty_rows
 
 
@@ -126,9 +128,9 @@ def label_codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
         except (pa.ArrowNotImplementedError, pa.ArrowInvalid):  # e.g. JSON of mixed types: few rows
             values = python_values(pa.chunked_array([batch]))
             indices = pa.array(np.arange(len(values)))
-        lookup = np.array([_code(v, names) for v in values] + [-1], dtype=np.int64)
+        lookup = np.array([_code(v, names) for v in values] + [-1], dtype=np.int32)
         codes.append(lookup[pc.fill_null(indices, -1).to_numpy(zero_copy_only=False)])
-    return (np.concatenate(codes) if codes else np.zeros(0, np.int64)), list(names)
+    return (np.concatenate(codes) if codes else np.zeros(0, np.int32)), list(names)
 
 
 def python_values(batch: pa.ChunkedArray) -> list:

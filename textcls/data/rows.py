@@ -32,14 +32,17 @@ class Split:
         return len(self.rows)
 
     def take(self, indices: np.ndarray) -> "Split":
-        """The rows at `indices`, in that order (the texts stay on disk: a selection of their rows)."""
+        """The rows at `indices`, in that order (the texts stay on disk: a selection of their rows).
+
+        The texts' rows in their Arrow table are `rows` (the source rows), as `clean_split` made them."""
         indices = np.asarray(indices, dtype=np.int64)
         labels = None
         if self.labels is not None:
             labels = self.labels.iloc[indices].reset_index(drop=True)
             if isinstance(labels.dtype, pd.CategoricalDtype):
                 labels = labels.cat.remove_unused_categories()
-        return Split(self.texts.select(indices), self.rows[indices], labels)
+        rows = self.rows[indices]
+        return Split(rows_of(self.texts, rows), rows, labels)
 
     def sample(self, n: int, seed: int) -> "Split":
         """`n` rows drawn at random: the rows `DataFrame.sample(n=n, random_state=seed)` draws of its frame."""
@@ -60,6 +63,17 @@ class Split:
             )
         frame["row"] = self.rows
         return frame
+
+
+def rows_of(ds, rows: np.ndarray):
+    """The rows `rows` of the Arrow table under `ds` (a `datasets.Dataset`), what `ds.select` makes
+    without its Python int per row: the indices table is a view of `rows` itself."""
+    import datasets
+    import pyarrow as pa
+
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    indices = pa.table({"indices": pa.array(rows.view(np.uint64))})  # zero-copy: rows are not negative
+    return datasets.Dataset(ds.data, info=ds.info.copy(), split=ds.split, indices_table=indices)
 
 
 class FrameView(Mapping):

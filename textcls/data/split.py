@@ -24,11 +24,10 @@ def stratified_split(
     per row.
     """
     rng = np.random.default_rng(seed)
-    # factorised by hashing: numpy would compare strings without their trailing NUL characters
-    codes, names = pd.factorize(labels if isinstance(labels, pd.Series) else pd.Series(labels, dtype=object))
+    codes, names = label_codes(labels if isinstance(labels, pd.Series) else pd.Series(labels, dtype=object))
     order = np.argsort(codes, kind="stable")  # each class's rows in ascending order
     groups = np.split(order, np.cumsum(np.bincount(codes, minlength=len(names)))[:-1])
-    by_label = dict(zip(names, groups, strict=True))
+    by_label = {name: rows for name, rows in zip(names, groups, strict=True) if len(rows)}
     out: dict[str, list[np.ndarray]] = {"train": [], **{name: [] for name in fractions}}
     too_small = []
     for label in sorted(by_label, key=label_sort_key):
@@ -50,6 +49,14 @@ def stratified_split(
         name: np.sort(np.concatenate(parts)) if parts else np.array([], int) for name, parts in out.items()
     }
     return result, too_small
+
+
+def label_codes(labels: pd.Series) -> tuple[np.ndarray, list]:
+    """Each row's label as a small integer, and the labels: a categorical series's own codes (a byte a
+    row), else codes by hashing (numpy would compare strings without their trailing NUL characters)."""
+    if isinstance(labels.dtype, pd.CategoricalDtype):
+        return labels.cat.codes.to_numpy(), list(labels.cat.categories)
+    return pd.factorize(labels)
 
 
 def split_train(
