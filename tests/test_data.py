@@ -258,9 +258,9 @@ def test_tokenize_cache_key_covers_the_truncation(tiny_backbone, tmp_path):
 
     tok = AutoTokenizer.from_pretrained(tiny_backbone)
     texts = ["goal pizza laptop soup chef team"]
-    head = tokenize_cached(texts, tok, TextLayout(4), str(tmp_path / "c"))[0].tolist()
+    head = np.concatenate(tokenize_cached(texts, tok, TextLayout(4), str(tmp_path / "c"))[0]).tolist()
     assert head == tok(texts, truncation=True, max_length=4)["input_ids"][0]  # what the tokenizer keeps
-    tail = tokenize_cached(texts, tok, TextLayout(4, "tail"), str(tmp_path / "c"))[0].tolist()
+    tail = np.concatenate(tokenize_cached(texts, tok, TextLayout(4, "tail"), str(tmp_path / "c"))[0]).tolist()
     assert tail != head  # re-tokenized: the cache did not serve the head-truncated ids
     tok.truncation_side = "left"
     assert tail == tok(texts, truncation=True, max_length=4)["input_ids"][0]
@@ -279,13 +279,13 @@ def test_reads_a_json_array(tmp_path):
 
 
 def test_fit_reads_the_data_once(tiny_backbone, tmp_path, data_files, monkeypatch):
-    import textcls.data.module
+    import textcls.data.sources
     from textcls.checks import DataCheck
 
     calls = []
-    read = textcls.data.module.read_table
+    read = textcls.data.sources.read_dataset
     monkeypatch.setattr(
-        textcls.data.module, "read_table", lambda path, *a: calls.append(path) or read(path, *a)
+        textcls.data.sources, "read_dataset", lambda path, *a: calls.append(path) or read(path, *a)
     )
     data = make_data(
         tiny_backbone, tmp_path, train_file=str(data_files["train"]), test_file=str(data_files["test"])

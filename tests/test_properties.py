@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from textcls.data import DataError, TextClassificationData, read_table
+from textcls.data import DataError, TextClassificationData
+from textcls.data.io import read_dataset
 
 # Any unicode a file can store (no lone surrogates), with the characters that break naive readers
 # (quotes, separators, line breaks, NUL) made likely.
@@ -37,9 +38,10 @@ SETTINGS = settings(
 
 
 def clean(path) -> pd.DataFrame:
-    """What the data module makes of a training file: read, then checked and cleaned."""
-    data = TextClassificationData(train_file=str(path), val_fraction=0, test_fraction=0)
-    return data._clean(read_table(str(path)), "train")
+    """What the data module makes of a training file: read (as Arrow), then checked and cleaned."""
+    cache = str(path.parent / "cache")
+    data = TextClassificationData(train_file=str(path), val_fraction=0, test_fraction=0, cache_dir=cache)
+    return data._clean(read_dataset(str(path), cache_dir=cache), "train").frame()
 
 
 def expected(texts: list[str], labels: list[str]) -> tuple[list[str], list[str]]:

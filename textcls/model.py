@@ -183,9 +183,9 @@ class TextClassifier(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         data = getattr(self.trainer, "datamodule", None)
-        if data is None or "train" not in data.frames:
+        if data is None or "train" not in data.splits:
             return
-        train = data.frames["train"]["label"]
+        train = data.splits["train"].labels
         if stage == "fit":
             # Lightning restores a resumed run's weights (and what the task learnt here) after this
             self.task.init_head(self.model, train)

@@ -6,7 +6,6 @@ as overlapping windows (`chunks`), one forward pass each. The windows are counte
 """
 
 import numpy as np
-import pandas as pd
 
 from textcls.checks.problems import problem
 from textcls.long_text import SpecialTokens, TextLayout, layout_windows
@@ -15,12 +14,12 @@ LONG_DOCS = 'README "Long documents"'
 MOST = 0.5  # above this share of long texts, plain head truncation loses most texts' endings
 
 
-def token_lengths(data, frame: pd.DataFrame, sample: int) -> dict:
-    """Token length statistics of `frame`'s texts (at most `sample` of them, a seeded sample).
+def token_lengths(data, rows, sample: int) -> dict:
+    """Token length statistics of a split's texts (at most `sample` of them, a seeded sample).
 
     Args:
         data: The TextClassificationData (its tokenizer, layout, seed and max_chunks_per_text).
-        frame: A split's rows (column `text`).
+        rows: A split's rows (textcls.data.rows.Split: columns `text`, and `text_pair` for pairs).
         sample: Measure at most this many texts.
 
     Returns:
@@ -28,12 +27,12 @@ def token_lengths(data, frame: pd.DataFrame, sample: int) -> dict:
         texts longer than max_length (`truncated_share`), `measured_texts`, and with `long_text: chunks`
         `windows` (see `window_stats`).
     """
-    if len(frame) > sample:
-        frame = frame.sample(n=sample, random_state=data.hparams.seed)
+    if len(rows) > sample:
+        rows = rows.sample(sample, data.hparams.seed)
+    frame = rows.texts.select_columns(rows.text_columns()).to_pandas()  # at most `sample` texts
     # untruncated lengths (special tokens included), to see how much max_length cuts off
     sides = [frame[c].tolist() for c in ("text", "text_pair") if c in frame]
-    ids = data.tokenizer(*sides, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
-    lengths = np.array([len(x) for x in ids])
+    lengths = _lengths(data.tokenizer, sides, add_special_tokens=True, truncation=False)
     out = {
         "median": float(np.median(lengths)),
         "p90": float(np.percentile(lengths, 90)),
@@ -51,11 +50,19 @@ def token_lengths(data, frame: pd.DataFrame, sample: int) -> dict:
     return out
 
 
+def _lengths(tokenizer, sides: list[list[str]], batch: int = 2000, **options) -> np.ndarray:
+    """Tokens of each text (or pair), a batch at a time: the tokenizer's encodings of all texts at once
+    would take far more memory than their lengths."""
+    out = []
+    for start in range(0, len(sides[0]), batch):
+        parts = [side[start : start + batch] for side in sides]
+        out += [len(x) for x in tokenizer(*parts, verbose=False, **options)["input_ids"]]
+    return np.array(out)
+
+
 def side_lengths(tokenizer, texts: list[str]) -> dict:
     """Median, p90 and max tokens of one side of the pairs, special tokens excluded."""
-    lengths = np.array(
-        [len(x) for x in tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]]
-    )
+    lengths = _lengths(tokenizer, [texts], add_special_tokens=False)
     return {
         "median": float(np.median(lengths)),
         "p90": float(np.percentile(lengths, 90)),

@@ -52,9 +52,21 @@ def write_outputs(report: dict, data: TextClassificationData, folder: Path) -> N
     """Write the report (JSON), the row ids of each split (JSON) and the class-count chart (PNG)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / REPORT_FILE).write_text(json.dumps(report, indent=2, ensure_ascii=False))
-    rows = {split: frame["row"].tolist() for split, frame in data.split_frames.items()}
-    (folder / ROWS_FILE).write_text(json.dumps(rows))
+    write_rows(folder / ROWS_FILE, {split: rows.rows for split, rows in data.raw_splits.items()})
     plot_class_counts(report).savefig(folder / CHART_FILE, dpi=100)
+
+
+def write_rows(path: Path, rows: dict[str, np.ndarray], batch: int = 100_000) -> None:
+    """`json.dumps(rows)` written a batch of row numbers at a time (no Python int per row at once)."""
+    with open(path, "w") as f:
+        for i, (split, numbers) in enumerate(rows.items()):
+            f.write(("{" if i == 0 else ", ") + json.dumps(split) + ": [")
+            for start in range(0, len(numbers), batch):
+                f.write(
+                    (", " if start else "") + ", ".join(map(str, numbers[start : start + batch].tolist()))
+                )
+            f.write("]")
+        f.write("}" if rows else "{}")
 
 
 def plot_class_counts(report: dict):

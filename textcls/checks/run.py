@@ -7,16 +7,11 @@ the messages) comes from the data's task (textcls/tasks/).
 
 import pandas as pd
 
-from textcls.checks.labels import (
-    duplicates,
-    empty_texts,
-    label_variants,
-    leakage,
-    small_classes,
-    unseen_labels,
-)
+from textcls.checks.duplicates import duplicates, hash_examples, leakage
+from textcls.checks.labels import empty_texts, label_variants, small_classes, unseen_labels
 from textcls.checks.lengths import length_problems, token_lengths
 from textcls.data import SPLITS, TextClassificationData, label_sort_key
+from textcls.data.rows import Split
 
 
 def check_data(
@@ -37,51 +32,54 @@ def check_data(
     """
     data.check_max_length()
     # labels only in validation/test are reported here as an error rather than raised while reading
-    frames, task = data.split_frames, data.task
-    labels = _label_names(data, frames)
+    splits, task = data.raw_splits, data.task
+    labels = _label_names(data, splits)
     # one entry per (text, label): a text with several labels counts once for each
-    occurrences = {split: task.occurrences(frame["label"]) for split, frame in frames.items()}
+    occurrences = {split: task.occurrences(rows.labels) for split, rows in splits.items()}
+    hashes = {split: hash_examples(rows) for split, rows in splits.items()}  # one pass over the texts
     problems = (
         unseen_labels(occurrences, labels, bool(data.hparams.labels))
         + label_variants(occurrences)
         + small_classes(occurrences, labels, min_class_examples, task.check_words()["examples"])
         + empty_texts(data.empty_rows, examples)
-        + duplicates(frames, examples)
-        + leakage(frames, examples)
+        + duplicates(splits, hashes, examples)
+        + leakage(splits, hashes, examples)
     )
-    splits = {
-        split: _split_summary(data, frames[split], occurrences[split], labels, length_sample)
+    summaries = {
+        split: _split_summary(data, splits[split], occurrences[split], labels, length_sample)
         for split in SPLITS
-        if split in frames
+        if split in splits
     }
-    problems += length_problems(splits, data.layout, truncation_warning, data.token_limit)
-    problems += task.check_problems(splits)
+    problems += length_problems(summaries, data.layout, truncation_warning, data.token_limit)
+    problems += task.check_problems(summaries)
     problems.sort(key=lambda p: p["level"] != "error")
     report = {
         "labels": labels,
         "max_length": data.hparams.max_length,
         **task.check_header(),
-        "splits": splits,
+        "splits": summaries,
     }
-    return {**report, **task.check_report(frames), "problems": problems}
+    label_frames = {split: rows.labels.to_frame("label") for split, rows in splits.items()}
+    return {**report, **task.check_report(label_frames), "problems": problems}
 
 
 def _split_summary(
-    data: TextClassificationData, frame: pd.DataFrame, occurrences: pd.Series, labels: list[str], sample: int
+    data: TextClassificationData, rows: Split, occurrences: pd.Series, labels: list[str], sample: int
 ) -> dict:
     counts = occurrences.value_counts()
     ordered = sorted(set(labels) | set(counts.index), key=label_sort_key)
     return {
-        "rows": len(frame),
+        "rows": len(rows),
         "class_counts": {name: int(counts.get(name, 0)) for name in ordered},
-        "class_shares": {name: round(float(counts.get(name, 0)) / len(frame), 4) for name in ordered},
-        **data.task.check_split_stats(frame["label"]),
-        "token_lengths": token_lengths(data, frame, sample),
+        "class_shares": {name: round(float(counts.get(name, 0)) / len(rows), 4) for name in ordered},
+        **data.task.check_split_stats(rows.labels),
+        "token_lengths": token_lengths(data, rows, sample),
     }
 
 
-def _label_names(data: TextClassificationData, frames: dict[str, pd.DataFrame]) -> list[str]:
+def _label_names(data: TextClassificationData, splits: dict[str, Split]) -> list[str]:
     if data.hparams.labels:
         return list(data.hparams.labels)
-    source = frames["train"] if "train" in frames else pd.concat(frames.values())
-    return data.task.names_in(source["label"])
+    if "train" in splits:
+        return data.task.names_in(splits["train"].labels)
+    return data.task.names_in(pd.concat([rows.labels.astype(object) for rows in splits.values()]))

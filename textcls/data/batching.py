@@ -11,8 +11,11 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampl
 
 
 class EncodedTexts(Dataset):
-    """Token ids of many sequences in one flat array (a few bytes a token, not a Python list per text).
+    """Token ids of many sequences in flat arrays (a few bytes a token, not a Python list per text).
 
+    `tokens` and `offsets` are one flat array of token ids and the offsets of each sequence in it, or
+    lists of them, one pair per chunk: the chunks of a memory-mapped Arrow column (textcls/data/tokens.py),
+    read in place, so the token ids stay on disk until a batch reads them.
     One sequence per text, or, for chunked long texts, one per window: `owners` says which text each
     sequence reads, and each window carries its text's label (how chunked texts are trained on).
     `text_lengths` are the texts' full lengths in tokens, before truncation. For text pairs,
@@ -21,15 +24,20 @@ class EncodedTexts(Dataset):
 
     def __init__(
         self,
-        tokens: np.ndarray,
-        offsets: np.ndarray,
+        tokens: np.ndarray | list[np.ndarray],
+        offsets: np.ndarray | list[np.ndarray],
         labels: np.ndarray | None,
         owners: np.ndarray | None = None,
         text_lengths: np.ndarray | None = None,
         segments: np.ndarray | None = None,
     ):
-        self.tokens, self.offsets, self.labels, self.segments = tokens, offsets, labels, segments
-        self.lengths = np.diff(offsets)
+        self.chunks = [tokens] if isinstance(tokens, np.ndarray) else list(tokens)
+        self.chunk_offsets = [offsets] if isinstance(offsets, np.ndarray) else list(offsets)
+        self.labels, self.segments = labels, segments
+        per_chunk = [np.diff(o) for o in self.chunk_offsets]
+        self.lengths = np.concatenate(per_chunk) if per_chunk else np.zeros(0, dtype=np.int64)
+        # the first sequence of each chunk, and one past the last
+        self.chunk_starts = np.cumsum([0] + [len(n) for n in per_chunk])
         self.owners = np.arange(len(self.lengths)) if owners is None else owners
         self.text_lengths = self.lengths if text_lengths is None else text_lengths
 
@@ -37,7 +45,9 @@ class EncodedTexts(Dataset):
         return len(self.lengths)
 
     def sequence(self, i: int) -> np.ndarray:
-        return self.tokens[self.offsets[i] : self.offsets[i + 1]]
+        chunk = int(np.searchsorted(self.chunk_starts, i, side="right")) - 1
+        offsets, j = self.chunk_offsets[chunk], i - self.chunk_starts[chunk]
+        return self.chunks[chunk][offsets[j] : offsets[j + 1]]
 
     def label(self, text: int) -> int | np.ndarray:
         # a class index or a number, or a row of 0/1 per label for label sets
@@ -149,16 +159,24 @@ class LengthGroupedBatchSampler(BatchSampler):
         epoch = getattr(self.sampler, "epoch", self.epoch)
         rng = np.random.default_rng((self.seed, epoch))
         self.epoch += 1
-        indices = list(self.sampler)
+        # numpy arrays of the epoch's indices, not a Python int per text: epochs of millions of texts
+        indices = np.fromiter(self.sampler, dtype=np.int64)
+        lengths = np.asarray(self.lengths)
         window = self.batch_size * self.window_batches
-        batches = []
+        starts, ends = [], []
         for start in range(0, len(indices), window):
-            chunk = sorted(indices[start : start + window], key=lambda i: self.lengths[i])
-            batches += [chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
+            chunk = indices[start : start + window]
+            indices[start : start + window] = chunk[np.argsort(lengths[chunk], kind="stable")]
+            cuts = np.arange(start, start + len(chunk), self.batch_size)
+            starts.append(cuts)
+            ends.append(np.minimum(cuts + self.batch_size, start + len(chunk)))
+        starts = np.concatenate(starts) if starts else np.zeros(0, dtype=np.int64)
+        ends = np.concatenate(ends) if ends else np.zeros(0, dtype=np.int64)
         if self.drop_last:
-            batches = [b for b in batches if len(b) == self.batch_size]
-        for i in rng.permutation(len(batches)):
-            yield batches[i]
+            full = ends - starts == self.batch_size
+            starts, ends = starts[full], ends[full]
+        for i in rng.permutation(len(starts)):
+            yield indices[starts[i] : ends[i]].tolist()
 
 
 class SeededRandomSampler(RandomSampler):
@@ -173,8 +191,10 @@ class SeededRandomSampler(RandomSampler):
         self.epoch = epoch
 
     def __iter__(self) -> Iterator[int]:
+        # RandomSampler's order, made a Python int at a time rather than as one list of every index
         self.generator.manual_seed(self.seed * 1_000_003 + self.epoch)
-        return super().__iter__()
+        for chunk in torch.randperm(len(self.data_source), generator=self.generator).split(1 << 16):
+            yield from chunk.tolist()
 
 
 class ResumableDataLoader(DataLoader):

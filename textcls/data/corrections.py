@@ -9,10 +9,12 @@ rows) and `label` (the label it should carry; a label set joined by data.label_s
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from lightning.pytorch.utilities import rank_zero_info
 
 from textcls.data.io import DataError, label_sort_key, read_table
+from textcls.data.rows import Split
 
 COLUMNS = ("file", "row", "label")
 
@@ -42,26 +44,27 @@ def read_corrections(path: str, encoding: str = "utf-8") -> pd.DataFrame:
     )
 
 
-def apply_corrections(frames: dict[str, pd.DataFrame], path: str | None, hp, task) -> None:
-    """Apply the corrections of the file at `path` (none when None) to `frames` (split -> rows as read
-    and cleaned, with their source `row`), in place; a correction to an input that is not read, a row that is not there (never
-    was, or was dropped as empty) or a label the data does not have stops with one line."""
+def apply_corrections(splits: dict[str, Split], path: str | None, hp, task) -> None:
+    """Apply the corrections of the file at `path` (none when None) to `splits` (split -> rows as read
+    and cleaned, with their source `rows`), in place; a correction to an input that is not read, a row
+    that is not there (never was, or was dropped as empty) or a label the data does not have stops with
+    one line."""
     if not path:
         return
     table = read_corrections(path, hp.encoding)
     labels = _labels(table, hp, task)
-    sources = {_key(name): split for split, name in split_sources(hp).items() if split in frames}
-    known = set(task.names_in(pd.concat([f["label"] for f in frames.values()]))) | set(hp.labels or ())
-    new = {split: frame["label"].tolist() for split, frame in frames.items()}  # label sets are tuples
+    sources = {_key(name): split for split, name in split_sources(hp).items() if split in splits}
+    known = set(task.names_in(pd.concat([s.labels.astype(object) for s in splits.values()])))
+    known |= set(hp.labels or ())
+    new = {split: rows.labels.astype(object).tolist() for split, rows in splits.items()}  # sets are tuples
     for i, correction in table.iterrows():
         where = f"corrections file '{path}' line {i + 2}"
         split = sources.get(_key(correction["file"]))
         if split is None:
-            inputs = ", ".join(split_sources(hp)[s] for s in frames)
+            inputs = ", ".join(split_sources(hp)[s] for s in splits)
             raise DataError(f"{where}: '{correction['file']}' is not an input of this data ({inputs})")
-        frame = frames[split]
-        at = frame.index[frame["row"] == correction["row"]]
-        if at.empty:
+        at = np.flatnonzero(splits[split].rows == correction["row"])
+        if not len(at):
             raise DataError(
                 f"{where}: {correction['file']} has no row {correction['row']}: not among its data rows as "
                 "read (empty texts are dropped); the corrections were made for other data"
@@ -72,11 +75,12 @@ def apply_corrections(frames: dict[str, pd.DataFrame], path: str | None, hp, tas
                 f"{where}: label {', '.join(map(repr, unknown))} is not a label of the data "
                 f"({', '.join(sorted(known, key=label_sort_key))})"
             )
-        new[split][frame.index.get_loc(at[0])] = labels.iloc[i]
+        new[split][at[0]] = labels.iloc[i]
     changed = 0
-    for split, frame in frames.items():
-        changed += sum(a != b for a, b in zip(frame["label"], new[split], strict=True))
-        frame["label"] = pd.Series(new[split], index=frame.index, dtype=object)
+    for split, rows in splits.items():
+        changed += sum(a != b for a, b in zip(rows.labels, new[split], strict=True))
+        categorical = isinstance(rows.labels.dtype, pd.CategoricalDtype)
+        rows.labels = pd.Series(new[split], dtype="category" if categorical else object)
     rank_zero_info(f"corrections: {changed} of the {len(table)} rows in {path} relabelled")
 
 

@@ -1,17 +1,120 @@
-"""Reading data: files and hub datasets into frames of text and label, with labels normalised."""
+"""Reading data: files and hub datasets as memory-mapped Arrow (`datasets`), and the label names.
+
+`read_dataset` is what the data module reads: the rows stay in Arrow files on disk (the `datasets`
+cache under textcls's cache folder, or the file itself for Parquet and saved datasets), so a file
+larger than memory can be read. `read_table` is the reader of small inputs as a pandas frame; it also
+says, in one line, what is wrong with a file the Arrow readers refuse.
+"""
 
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 SPLITS = ("train", "validation", "test")
+PROGRESS_BYTES = 100 << 20  # `datasets` shows its progress bar when reading a larger file
+BUILDERS = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".jsonl": "json",
+    ".json": "json",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 
 
 class DataError(ValueError):
     """Input data that cannot be used as given; the message says what is wrong and how to fix it."""
+
+
+def read_dataset(path: str, encoding: str = "utf-8", cache_dir: str | None = None):
+    """Read a CSV, TSV, JSONL/JSON, Parquet file or a `datasets.save_to_disk` folder as a memory-mapped
+    `datasets.Dataset` (CSV and TSV cells as strings, as `read_table` reads them).
+
+    A file that `datasets` cannot read, or reads differently from `read_table` (a JSONL line that is not
+    one object), is read by `read_table`, which says in one line what is wrong, or reads it into memory.
+    """
+    p = Path(path).expanduser()
+    if p.is_dir():
+        return _saved_dataset(p)
+    loaded = _load_arrow(p, encoding, cache_dir) if p.is_file() and p.suffix.lower() in BUILDERS else None
+    if loaded is None:  # read_table names the problem and its fix in one line, or reads the file
+        return in_memory(read_table(path, encoding))
+    if not len(loaded):
+        raise DataError(f"'{path}' has no data rows")
+    return loaded
+
+
+def _load_arrow(path: Path, encoding: str, cache_dir: str | None):
+    """The file read by `datasets` into an Arrow file in the cache, or None where `read_table` should
+    read it (a problem found, or no column read)."""
+    import datasets
+
+    suffix = path.suffix.lower()
+    try:
+        options = _builder_options(path, suffix, encoding)
+    except (ValueError, OSError, LookupError, pd.errors.ParserError):  # e.g. an empty file, not UTF-8
+        return None
+    was_enabled = datasets.is_progress_bar_enabled()
+    if path.stat().st_size < PROGRESS_BYTES:  # a bar for a file read in a few seconds is noise
+        datasets.disable_progress_bars()
+    try:
+        loaded = datasets.load_dataset(
+            BUILDERS[suffix],
+            data_files=str(path.resolve()),
+            split="train",
+            cache_dir=str(cache_dir or _datasets_cache()),
+            **options,
+        )
+    except (datasets.exceptions.DatasetGenerationError, ValueError, OSError):
+        return None
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()
+    return loaded if loaded.column_names else None
+
+
+def _datasets_cache() -> Path:
+    from textcls.data.tokens import default_cache_dir
+
+    return default_cache_dir() / "datasets"
+
+
+def _builder_options(path: Path, suffix: str, encoding: str) -> dict:
+    """What the `datasets` reader of this file needs to read it as `read_table` does; raises what a
+    cheap look at the file finds wrong (read_table then says it in one line)."""
+    import datasets
+
+    if suffix in (".csv", ".tsv"):
+        sep = "\t" if suffix == ".tsv" else ","
+        header = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding=encoding, nrows=0)
+        strings = datasets.Features({str(c): datasets.Value("string") for c in header.columns})
+        return {"sep": sep, "features": strings, "keep_default_na": False, "encoding": encoding}
+    if suffix in (".jsonl", ".json"):
+        if _starts_with_array(path, encoding):
+            _read_json_array(path, encoding)  # the checks of each item, with their messages
+        else:
+            _check_json_lines(path, encoding)
+        return {"encoding": encoding}
+    return {}
+
+
+def _check_json_lines(path: Path, encoding: str) -> None:
+    """Refuse a line that is not one JSON object (pyarrow would skip, split or wrap some)."""
+    with open(path, encoding=encoding) as f:
+        for line in f:
+            if line.strip() and not isinstance(json.loads(line), dict):
+                raise ValueError("a line is not a JSON object")
+
+
+def in_memory(frame: pd.DataFrame):
+    """A frame that `read_table` read as a `datasets.Dataset` (columns mixing types as `Json`)."""
+    import datasets
+
+    try:
+        return datasets.Dataset.from_pandas(frame, preserve_index=False)
+    except (TypeError, ValueError):  # pyarrow's ArrowTypeError/ArrowInvalid: a column of mixed types
+        return datasets.Dataset.from_list(frame.astype(object).where(frame.notna(), None).to_dict("records"))
 
 
 def read_table(path: str, encoding: str = "utf-8") -> pd.DataFrame:
@@ -20,7 +123,7 @@ def read_table(path: str, encoding: str = "utf-8") -> pd.DataFrame:
     if not p.exists():
         raise DataError(f"data file '{path}' does not exist: check the path (relative to {Path.cwd()})")
     if p.is_dir():
-        return _read_saved_dataset(p)
+        return _saved_dataset(p).to_pandas()
     suffix = p.suffix.lower()
     try:
         if suffix in (".csv", ".tsv"):
@@ -97,7 +200,7 @@ def _read_json_array(path: Path, encoding: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _read_saved_dataset(path: Path) -> pd.DataFrame:
+def _saved_dataset(path: Path):
     import datasets
 
     try:
@@ -108,11 +211,14 @@ def _read_saved_dataset(path: Path) -> pd.DataFrame:
         ) from err
     if isinstance(loaded, datasets.DatasetDict):
         raise DataError(f"'{path}' holds several splits ({', '.join(loaded)}): point at one split's folder")
-    return loaded.to_pandas()
+    return loaded
 
 
-def load_hub_dataset(name: str, config_name: str | None, label_column: str) -> dict[str, pd.DataFrame]:
-    """Load every split of a Hugging Face dataset (by hub name or `save_to_disk` folder) as frames.
+def load_hub_dataset(
+    name: str, config_name: str | None, label_column: str, cache_dir: str | None = None
+) -> dict:
+    """Load every split of a Hugging Face dataset (by hub name or `save_to_disk` folder) as
+    memory-mapped `datasets.Dataset`s.
 
     Integer labels of a `ClassLabel` column become their names ("World", not 0), and lists of them
     (multi-label datasets) lists of names.
@@ -123,7 +229,7 @@ def load_hub_dataset(name: str, config_name: str | None, label_column: str) -> d
         if Path(name).expanduser().is_dir():
             loaded = datasets.load_from_disk(str(Path(name).expanduser()))
         else:
-            loaded = datasets.load_dataset(name, config_name)
+            loaded = datasets.load_dataset(name, config_name, cache_dir=cache_dir)
     except (FileNotFoundError, ConnectionError) as err:  # also the hub's DatasetNotFoundError; offline
         raise DataError(
             f"dataset '{name}' was not found ({' '.join(str(err).split())}): check data.dataset_name, "
@@ -131,18 +237,30 @@ def load_hub_dataset(name: str, config_name: str | None, label_column: str) -> d
         ) from err
     if isinstance(loaded, datasets.Dataset):
         loaded = {"train": loaded}
-    frames = {}
-    for split, ds in loaded.items():
-        frame = ds.to_pandas()
-        feature = ds.features.get(label_column)
-        if isinstance(feature, datasets.ClassLabel):
-            # -1 marks an unlabelled row (e.g. GLUE test sets)
-            frame[label_column] = [feature.int2str(int(v)) if v >= 0 else None for v in frame[label_column]]
-        elif isinstance(getattr(feature, "feature", None), datasets.ClassLabel):  # multi-label: lists of ids
-            names = feature.feature.int2str
-            frame[label_column] = [[names(int(v)) for v in ids] for ids in frame[label_column]]
-        frames[split] = frame
-    return frames
+    return {split: _label_names_of(ds, label_column) for split, ds in loaded.items()}
+
+
+def _label_names_of(ds, label_column: str):
+    """`ds` with the ids of a `ClassLabel` column (or of lists of them) replaced by their names."""
+    import datasets
+
+    feature = ds.features.get(label_column)
+    if isinstance(feature, datasets.ClassLabel):
+        names, value = feature.names, datasets.Value("string")
+
+        # -1 marks an unlabelled row (e.g. GLUE test sets)
+        def name_of(ids):  # noqa: E306
+            return {label_column: [names[i] if i is not None and i >= 0 else None for i in ids]}
+    elif isinstance(getattr(feature, "feature", None), datasets.ClassLabel):  # multi-label: lists of ids
+        names, value = feature.feature.names, datasets.List(datasets.Value("string"))
+
+        def name_of(ids):
+            return {label_column: [[names[i] for i in row] for row in ids]}
+    else:
+        return ds
+    features = ds.features.copy()
+    features[label_column] = value
+    return ds.map(name_of, input_columns=label_column, batched=True, features=features)
 
 
 def label_sort_key(label: str) -> tuple:
@@ -153,66 +271,7 @@ def label_sort_key(label: str) -> tuple:
         return (1, 0, label)
 
 
-def _label_str(value) -> str:
+def label_str(value) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value).strip()
-
-
-def clean_split(
-    frame: pd.DataFrame,
-    split: str,
-    columns: dict[str, str],
-    empty_texts: str = "drop",
-    unlabelled: str = "error",
-) -> tuple[pd.DataFrame | None, list[int]]:
-    """Keep the `columns` (our name -> source column: `text`, optional `text_pair`, `label` and `id`), add
-    the source `row` number, drop (or refuse) rows with an empty text (either text of a pair) and
-    normalise labels to strings.
-
-    Rows without a label are refused, or with `unlabelled="drop"` left out (the frame is None when
-    no row has a label). Returns the clean frame and the source rows of the empty texts it dropped.
-    """
-    missing = [col for col in columns.values() if col not in frame.columns]
-    if missing:
-        raise DataError(
-            f"{split} data has no column {', '.join(repr(c) for c in missing)}; its columns are "
-            f"{', '.join(repr(str(c)) for c in frame.columns)}: set data.text_column / data.label_column"
-        )
-    out = pd.DataFrame({name: frame[col] for name, col in columns.items()}).reset_index(drop=True)
-    out["row"] = np.arange(len(out))  # the row number in the source, for reports and leakage checks
-    texts = [name for name in ("text", "text_pair") if name in columns]  # a pair's two texts alike
-    for name in texts:
-        if not out[name].map(lambda t: isinstance(t, str) or t is None or t != t).all():
-            raise DataError(
-                f"{split} column '{columns[name]}' holds non-text values (e.g. numbers): "
-                f"check data.{name}_column points at the text"
-            )
-    empty = np.logical_or.reduce([out[n].isna() | (out[n].fillna("").str.strip() == "") for n in texts])
-    empty = pd.Series(empty, index=out.index)
-    empty_rows = out.loc[empty, "row"].tolist()
-    if empty.any():
-        what = "texts" if len(texts) == 1 else "texts or second texts"
-        if empty_texts == "error":
-            raise DataError(
-                f"{split} data has {int(empty.sum())} empty {what} (first at row {int(empty.idxmax())}): "
-                "remove them or set data.empty_texts=drop"
-            )
-        rank_zero_warn(f"{split}: dropped {int(empty.sum())} empty or whitespace-only {what}")
-        out = out[~empty].reset_index(drop=True)
-    if "label" in columns:
-        missing_label = out["label"].isna() | (out["label"].astype(str).str.strip() == "")
-        if missing_label.any() and unlabelled == "drop":
-            if missing_label.all():
-                return None, empty_rows
-            rank_zero_info(f"{split}: left out {int(missing_label.sum())} rows without a label")
-            out = out[~missing_label].reset_index(drop=True)
-        elif missing_label.any():
-            raise DataError(
-                f"{split} data has {int(missing_label.sum())} rows without a label "
-                f"(first at source row {int(out.loc[missing_label.idxmax(), 'row'])}): fill or remove them"
-            )
-        out["label"] = out["label"].map(_label_str)
-    if out.empty:
-        raise DataError(f"{split} data has no usable rows")
-    return out, empty_rows

@@ -26,15 +26,16 @@ from textcls.data.batching import (
     WindowSampler,
     length_buckets,
 )
-from textcls.data.corrections import apply_corrections
-from textcls.data.io import SPLITS, DataError, clean_split, label_sort_key, load_hub_dataset, read_table
-from textcls.data.split import check_eval_labels, distribution_table, split_train
+from textcls.data.io import SPLITS, DataError, label_sort_key
+from textcls.data.rows import FrameView, Split
+from textcls.data.sources import SplitReading
+from textcls.data.split import check_eval_labels, distribution_table
 from textcls.data.tokens import tokenize_cached
 from textcls.long_text import TextLayout, takes_segments
 from textcls.tasks import Task, task_for
 
 
-class TextClassificationData(L.LightningDataModule):
+class TextClassificationData(SplitReading, L.LightningDataModule):
     """Text classification data: files or a Hugging Face dataset, split, tokenized and batched.
 
     Args:
@@ -94,6 +95,8 @@ class TextClassificationData(L.LightningDataModule):
         bucket_lengths: Pad batches to a few fixed lengths (powers of two up to max_length) instead of
             their longest text (linked to model.compile).
         num_workers: DataLoader worker processes.
+        num_proc: Processes that tokenize a split (`datasets.map`); pays on large files (the cleaning
+            runs in pyarrow and needs none). None: one, in this process.
         encoding: Text encoding of the data files.
         empty_texts: What to do with empty or whitespace-only texts: "drop" (with a count) or "error".
         cache_dir: Where tokenized splits are cached (default: ~/.cache/textcls).
@@ -136,6 +139,7 @@ class TextClassificationData(L.LightningDataModule):
         group_by_length: bool = True,
         bucket_lengths: bool = False,
         num_workers: int = 0,
+        num_proc: int | None = None,
         encoding: str = "utf-8",
         empty_texts: str = "drop",
         cache_dir: str | None = None,
@@ -163,6 +167,8 @@ class TextClassificationData(L.LightningDataModule):
             raise DataError("data.label_columns is for multi-label data: set data.multi_label true")
         if multi_label and not label_separator:
             raise DataError("data.label_separator must not be empty")
+        if num_proc is not None and num_proc < 1:
+            raise DataError(f"data.num_proc must be at least 1, got {num_proc}")
         self.unlabelled_splits: list[str] = []  # dataset splits left out for having no labels
         self.encoded: dict[str, EncodedTexts] = {}
         self.empty_rows: dict[str, list[int]] = {}  # source rows of dropped empty texts, for the data check
@@ -201,117 +207,68 @@ class TextClassificationData(L.LightningDataModule):
         return position_limit(self.tokenizer, config)
 
     @cached_property
-    def frames(self) -> dict[str, pd.DataFrame]:
-        """The labelled splits as frames with columns `text`, `label`, `row` (and `id`), read once;
+    def splits(self) -> dict[str, Split]:
+        """The labelled splits (texts on disk, rows and labels in memory), read once;
         validation/test labels unseen in train are refused (unless the labels are given)."""
         if not self.hparams.labels:
-            check_eval_labels(self.split_frames, self.task)
-        return self.split_frames
+            check_eval_labels({s: split.labels for s, split in self.raw_splits.items()}, self.task)
+        return self.raw_splits
+
+    @cached_property
+    def frames(self) -> FrameView:
+        """The labelled splits as frames with columns `text`, `label`, `row` (and `id`), each made on
+        first use: for consumers that read every text (the test report, baselines)."""
+        return FrameView(self.splits)
+
+    @cached_property
+    def split_frames(self) -> FrameView:
+        """`raw_splits` as frames, each made on first use."""
+        return FrameView(self.raw_splits)
 
     @property
     def label_names(self) -> list[str]:
         """Label names in class-index order: given, or the sorted labels of the training split."""
         if self.hparams.labels:
             return list(self.hparams.labels)
-        if "train" not in self.frames:
+        if "train" not in self.splits:
             raise DataError(
                 "no training data to take the label names from: set data.train_file or data.labels"
             )
-        return self.task.names_in(self.frames["train"]["label"])
-
-    @cached_property
-    def hub_frames(self) -> dict[str, pd.DataFrame]:
-        """The splits of `dataset_name` as loaded (validation under that name), loaded once."""
-        hp = self.hparams
-        sources = load_hub_dataset(hp.dataset_name, hp.dataset_config_name, hp.label_column)
-        return {"validation" if k in ("valid", "dev", "val") else k: v for k, v in sources.items()}
-
-    @cached_property
-    def split_frames(self) -> dict[str, pd.DataFrame]:
-        """The splits as read and split, before the check that their labels occur in train (the data
-        check reports that itself); read once per process."""
-        hp = self.hparams
-        if hp.dataset_name:
-            sources = self.hub_frames
-        else:
-            files = {"train": hp.train_file, "validation": hp.val_file, "test": hp.test_file}
-            sources = {split: read_table(path, hp.encoding) for split, path in files.items() if path}
-        frames = {}
-        for split, frame in sources.items():
-            if split not in SPLITS:
-                continue
-            # a dataset marks unlabelled rows itself (GLUE test sets): they are for predict only
-            cleaned = self._clean(frame, split, unlabelled="drop" if hp.dataset_name else "error")
-            if cleaned is None:
-                self.unlabelled_splits.append(split)
-                rank_zero_info(
-                    f"{split}: the dataset's {split} split has no labels; left out of fit, validate and test "
-                    f"(predict can classify it: data.predict_split={split})"
-                )
-            else:
-                frames[split] = cleaned
-        apply_corrections(frames, hp.corrections_file, hp, self.task)  # in place; nothing when None
-        if "train" in frames:
-            fractions = {
-                split: frac
-                for split, frac in (("validation", hp.val_fraction), ("test", hp.test_fraction))
-                if split not in frames
-            }
-            frames.update(split_train(frames.pop("train"), fractions, hp.seed, hp.train_sample, self.task))
-        return frames
-
-    def _clean(
-        self, frame: pd.DataFrame, split: str, need_label: bool = True, unlabelled: str = "error"
-    ) -> pd.DataFrame | None:
-        hp = self.hparams
-        columns = {"text": hp.text_column, "text_pair": hp.text_pair_column, "id": hp.id_column}
-        columns = {k: v for k, v in columns.items() if v} | (
-            self.task.label_columns(hp) if need_label else {}
-        )
-        out, empty_rows = clean_split(frame, split, columns, hp.empty_texts, unlabelled)
-        if empty_rows:
-            self.empty_rows[split] = empty_rows
-        if need_label and out is not None:
-            out["label"] = self.task.read_labels(frame, out, split, hp)
-        return out
+        return self.task.names_in(self.splits["train"].labels)
 
     def read_predict_frame(self) -> pd.DataFrame:
-        """The `predict_file` rows (or the `predict_split` of `dataset_name`), text and optional id, in
-        input order; labels are not needed."""
-        hp = self.hparams
-        if hp.predict_file:
-            return self._clean(read_table(hp.predict_file, hp.encoding), "predict", need_label=False)
-        if hp.dataset_name:
-            splits = self.hub_frames
-            if hp.predict_split not in splits:
-                raise DataError(
-                    f"dataset '{hp.dataset_name}' has no split '{hp.predict_split}' to predict (it has "
-                    f"{', '.join(splits)}): set data.predict_split or data.predict_file"
-                )
-            return self._clean(splits[hp.predict_split], "predict", need_label=False)
-        raise DataError("nothing to predict: set data.predict_file")
+        """`read_predict` as a frame in memory (for small inputs)."""
+        return self.read_predict().frame()
+
+    @cached_property
+    def predict_frame(self) -> pd.DataFrame:
+        """The rows `setup("predict")` read, as a frame (made on first use)."""
+        return self.predict_split.frame()
 
     def class_counts(self, split: str = "train") -> list[int]:
         """Texts carrying each label (in `label_names` order) in a split."""
-        return self.task.counts(self.frames[split]["label"], self.label_names)
+        return self.task.counts(self.splits[split].labels, self.label_names)
 
     # ------------------------------------------------------------------ Lightning hooks
 
     def setup(self, stage: str) -> None:
         self.check_max_length()
         if stage == "predict":
-            self.predict_frame = self.read_predict_frame()
-            self.encoded["predict"] = self._encode(self.predict_frame, with_labels=False)
+            self.predict_split = self.read_predict()
+            self.__dict__.pop("predict_frame", None)
+            # the rows to predict (text, text_pair, id), in input order, on disk: `predict_rows[indices]`
+            self.predict_rows = self.predict_split.texts
+            self.encoded["predict"] = self._encode(self.predict_split, with_labels=False)
             return
         needed = {"fit": ("train", "validation"), "validate": ("validation",), "test": ("test",)}[stage]
         for split in needed:
-            if split not in self.frames and split in self.unlabelled_splits:
+            if split not in self.splits and split in self.unlabelled_splits:
                 name = "val" if split == "validation" else split
                 raise DataError(
                     f"no labelled {split} data: the dataset's {split} split has no labels; set "
                     f"data.{name}_fraction > 0 to split labelled {split} data off train"
                 )
-            if split not in self.frames:
+            if split not in self.splits:
                 raise DataError(
                     f"no {split} data: set data.{'val' if split == 'validation' else split}_file "
                     f"or data.{'val' if split == 'validation' else split}_fraction > 0"
@@ -320,29 +277,27 @@ class TextClassificationData(L.LightningDataModule):
             counts = {
                 s: dict(zip(self.label_names, self.class_counts(s), strict=True))
                 for s in SPLITS
-                if s in self.frames
+                if s in self.splits
             }
-            rows = {s: len(self.frames[s]) for s in counts}  # a text may carry several labels
+            rows = {s: len(self.splits[s]) for s in counts}  # a text may carry several labels
             rank_zero_info("Label distribution:\n" + distribution_table(counts, rows))
         for split in needed:
-            self.encoded[split] = self._encode(self.frames[split])
+            self.encoded[split] = self._encode(self.splits[split])
 
-    def _encode(self, frame: pd.DataFrame, with_labels: bool = True) -> EncodedTexts:
-        pairs = frame["text_pair"].tolist() if "text_pair" in frame else None
-        ids = tokenize_cached(
-            frame["text"].tolist(), self.tokenizer, self.layout, self.hparams.cache_dir, pairs
-        )
+    def _encode(self, split: Split, with_labels: bool = True) -> EncodedTexts:
+        hp = self.hparams
+        ids = tokenize_cached(split.texts, self.tokenizer, self.layout, hp.cache_dir, num_proc=hp.num_proc)
         labels = None
         if with_labels:
             unknown = sorted(
-                set(self.task.names_in(frame["label"])) - set(self.label_names), key=label_sort_key
+                set(self.task.names_in(split.labels)) - set(self.label_names), key=label_sort_key
             )
             if unknown:
                 raise DataError(
                     f"labels {', '.join(unknown)} are not among the model's labels ({', '.join(self.label_names)}): "
                     "the data does not match the checkpoint"
                 )
-            labels = self.task.targets(frame["label"], self.label_names)
+            labels = self.task.targets(split.labels, self.label_names)
         tokens, offsets, owners, text_lengths, segments = ids
         segments = segments if takes_segments(self.tokenizer) else None
         return EncodedTexts(tokens, offsets, labels, owners, text_lengths, segments)

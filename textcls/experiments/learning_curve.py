@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from textcls.baseline import Baselines, run_baselines
+from textcls.data.rows import Split
 from textcls.experiments.curve_outputs import write_outputs
 from textcls.experiments.runs import (
     ExperimentError,
@@ -91,8 +92,8 @@ def run_learning_curve(cli: ToolCLI, args: list[str]) -> pd.DataFrame:
     fractions = check_options(cfg.fractions, cfg.seeds)
     folder = Path(cfg.output_dir) if cfg.output_dir else experiment_dir(cfg, "learning_curve")
     data = cli.datamodule
-    frames, names, task = data.frames, data.label_names, data.task  # read and split once
-    if "validation" not in frames or "test" not in frames:
+    splits, names, task = data.splits, data.label_names, data.task  # read and split once
+    if "validation" not in splits or "test" not in splits:
         raise ExperimentError(
             "a learning curve needs validation and test data: set data.*_file or data.*_fraction"
         )
@@ -101,11 +102,11 @@ def run_learning_curve(cli: ToolCLI, args: list[str]) -> pd.DataFrame:
     fit_args = without_options(args, OPTIONS)
     rows = []
     for k in range(cfg.seeds):
-        subsets = nested_subsets(frames["train"]["label"], fractions, data.hparams.seed + k, task)
+        subsets = nested_subsets(splits["train"].labels, fractions, data.hparams.seed + k, task)
         for fraction, positions in subsets.items():
-            train = frames["train"].iloc[positions].reset_index(drop=True)
-            task.check_train(train["label"])
-            splits = {**frames, "train": train}
+            train = splits["train"].take(positions)
+            task.check_train(train.labels)
+            subset = {**splits, "train": train}
             run = f"fraction_{fraction:g}_seed_{k}"
             common = {"fraction": fraction, "seed": k, "train_rows": len(train), "metric": metric}
             print(f"learning curve: {run}, {len(train)} training rows")
@@ -115,9 +116,9 @@ def run_learning_curve(cli: ToolCLI, args: list[str]) -> pd.DataFrame:
                 str(base_seed + k),
                 run_logger(folder.parent, folder.name, run),
             ]
-            score = fine_tune(args_k, splits, names, metric)
+            score = fine_tune(args_k, subset, names, metric)
             rows.append({**common, "model": "fine-tuned", "score": score, "run": str(folder / run)})
-            baseline = fixed_splits_data(cfg.data, splits, names)
+            baseline = fixed_splits_data(cfg.data, subset, names)
             results = run_baselines(baseline, folder / run / "baseline", Baselines(methods=[BASELINE]))
             if BASELINE in results:
                 rows.append(
@@ -134,7 +135,7 @@ def run_learning_curve(cli: ToolCLI, args: list[str]) -> pd.DataFrame:
     return table
 
 
-def fine_tune(args: list[str], splits: dict[str, pd.DataFrame], names: list[str], metric: str) -> float:
+def fine_tune(args: list[str], splits: dict[str, Split], names: list[str], metric: str) -> float:
     """Fit on `splits`, then test the best checkpoint: its test `metric`."""
     cli_class = fixed_splits_cli(splits, names)
     checkpoint = best_checkpoint(fit(args, cli_class=cli_class))

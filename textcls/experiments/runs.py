@@ -10,11 +10,10 @@ import json
 from functools import cached_property
 from pathlib import Path
 
-import pandas as pd
-
 from textcls.callbacks import FiniteLossCheck, TrainingTime
 from textcls.checkpoint import logger_dir
 from textcls.data import TextClassificationData
+from textcls.data.rows import Split
 from textcls.launch import MONITOR, TextclsCLI, make_cli
 from textcls.tasks import KINDS, problem_type_of
 
@@ -25,24 +24,24 @@ class ExperimentError(Exception):
 
 
 class FixedSplitsData(TextClassificationData):
-    """TextClassificationData whose splits are set by the experiment (`splits`, `names`): the
+    """TextClassificationData whose splits are set by the experiment (`given`, `names`): the
     configured files are not read again, and the label names are those of the whole training split."""
 
-    splits: dict[str, pd.DataFrame] = {}
+    given: dict[str, Split] = {}
     names: list[str] = []
 
     @cached_property
-    def split_frames(self) -> dict[str, pd.DataFrame]:
-        return {split: frame.copy() for split, frame in self.splits.items()}
+    def raw_splits(self) -> dict[str, Split]:
+        return dict(self.given)
 
     @property
     def label_names(self) -> list[str]:
         return list(self.hparams.labels) if self.hparams.labels else list(self.names)
 
 
-def fixed_splits_cli(splits: dict[str, pd.DataFrame], names: list[str]) -> type[TextclsCLI]:
+def fixed_splits_cli(splits: dict[str, Split], names: list[str]) -> type[TextclsCLI]:
     """A TextclsCLI whose data module trains, validates and tests on `splits` (label names `names`)."""
-    data_class = type("FixedSplitsData", (FixedSplitsData,), {"splits": splits, "names": names})
+    data_class = type("FixedSplitsData", (FixedSplitsData,), {"given": splits, "names": names})
 
     class FixedSplitsCLI(TextclsCLI):
         def __init__(self, model_class, datamodule_class, *args, **kwargs):
@@ -51,9 +50,9 @@ def fixed_splits_cli(splits: dict[str, pd.DataFrame], names: list[str]) -> type[
     return FixedSplitsCLI
 
 
-def fixed_splits_data(settings: dict, splits: dict[str, pd.DataFrame], names: list[str]) -> FixedSplitsData:
+def fixed_splits_data(settings: dict, splits: dict[str, Split], names: list[str]) -> FixedSplitsData:
     """A data module with the config's `settings` on `splits` (for the baselines, which take one)."""
-    data_class = type("FixedSplitsData", (FixedSplitsData,), {"splits": splits, "names": names})
+    data_class = type("FixedSplitsData", (FixedSplitsData,), {"given": splits, "names": names})
     return data_class(**settings)
 
 

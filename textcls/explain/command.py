@@ -115,7 +115,7 @@ def read_texts(data: TextFile, config_data: dict, predictor: Predictor) -> list:
     """The texts of --data.predict_file (or the config's), empty ones left out; pairs of texts for a
     model that reads pairs."""
     from textcls.data import read_table
-    from textcls.data.io import clean_split
+    from textcls.data.clean import clean_split
 
     path = data.predict_file or config_data.get("predict_file")
     if not path:
@@ -128,5 +128,5 @@ def read_texts(data: TextFile, config_data: dict, predictor: Predictor) -> list:
     )
     pair = predictor.hparams.get("data", {}).get("text_pair_column")
     columns = {"text": column} | ({"text_pair": pair} if pair else {})
-    frame, _ = clean_split(read_table(path), "explain", columns)
+    frame = clean_split(read_table(path), "explain", columns)[0].frame()
     return list(zip(frame["text"], frame["text_pair"], strict=True)) if pair else frame["text"].tolist()

@@ -130,7 +130,7 @@ class TestReport(Callback):
         splits = {
             s: dict(zip(data.label_names, data.class_counts(s), strict=True))
             for s in SPLITS
-            if s in data.frames
+            if s in data.splits
         }
         hyper = {
             "backbone": hp_model.model_name_or_path,
@@ -158,10 +158,10 @@ class TestReport(Callback):
         return {
             "model": name,
             "description": f"Backbone `{hp_model.model_name_or_path}` with a classification head, "
-            f"evaluated on {len(data.frames['test'])} test texts.",
+            f"evaluated on {len(data.splits['test'])} test texts.",
             "hyperparameters": hyper,
             "splits": splits,
-            "split_rows": {s: len(data.frames[s]) for s in splits},
+            "split_rows": {s: len(data.splits[s]) for s in splits},
             "train_seconds": self.train_seconds,
             "checkpoint": self.checkpoint,
         }

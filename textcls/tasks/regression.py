@@ -60,7 +60,14 @@ class Regression:
         self, source: pd.DataFrame, clean: pd.DataFrame, split: str, settings: Mapping
     ) -> pd.Series:
         """Each row's target as a float; a cell that is not a finite number stops with one line."""
-        values = pd.to_numeric(clean["label"], errors="coerce")
+        labels = clean["label"]
+        if isinstance(labels.dtype, pd.CategoricalDtype):  # each distinct cell converted once
+            numbers = pd.to_numeric(pd.Series(labels.cat.categories), errors="coerce").to_numpy(
+                dtype=np.float64
+            )
+            values = pd.Series(numbers[labels.cat.codes.to_numpy()], index=labels.index)
+        else:
+            values = pd.to_numeric(labels, errors="coerce")
         bad = ~np.isfinite(values.to_numpy(dtype=np.float64))
         if bad.any():
             i = int(np.argmax(bad))
@@ -90,7 +97,10 @@ class Regression:
         """Row indices per split, stratified on quantile bins of the target, so each split spans its range."""
         bins = min(QUANTILE_BINS, max(1, len(labels) // 20))
         binned = pd.qcut(labels.rank(method="first"), bins, labels=False) if bins > 1 else labels * 0
-        parts, _ = stratified_split([str(b) for b in binned], fractions, seed)
+        # the bins as categories (a byte a row); they sort as numbers, as their names did
+        parts, _ = stratified_split(
+            pd.Series(pd.Categorical(np.asarray(binned, dtype=np.int64))), fractions, seed
+        )
         return parts, []
 
     def check_train(self, labels: pd.Series) -> None:

@@ -82,7 +82,7 @@ class SingleLabel:
 
     def split(self, labels: pd.Series, fractions: dict[str, float], seed: int) -> tuple[dict, list[str]]:
         """Row indices per split, stratified by class, and the classes too small to split."""
-        return stratified_split(labels.tolist(), fractions, seed)
+        return stratified_split(labels, fractions, seed)
 
     def check_train(self, labels: pd.Series) -> None:
         """Refuse training data with a single class."""
