@@ -231,3 +231,21 @@ def test_a_checkpoint_needs_no_pretrained_weights(tmp_path, tiny_backbone, data_
     run(*args, str(tmp_path / "after.csv"), cwd=tmp_path)
     before, after = pd.read_csv(tmp_path / "before.csv"), pd.read_csv(tmp_path / "after.csv")
     pd.testing.assert_frame_equal(before, after)
+
+
+def test_predict_reads_no_training_data(tmp_path, tiny_backbone, data_files):
+    """`predict` reads only the texts to classify: an id column that the config's training file lacks is no
+    error, and a training file that is gone is none either (the checkpoint carries the labels)."""
+    config = write_config(tmp_path, tiny_backbone, data_files, max_epochs=1)
+    run_process("fit", "--config", str(config), cwd=tmp_path)
+    texts = pd.read_csv(data_files["predict"])["text"]
+    ids = [f"r{i}" for i in range(len(texts))]
+    pd.DataFrame({"id": ids, "text": texts}).to_csv(tmp_path / "ids.csv", index=False)
+    data_files["train"].unlink()
+    out = tmp_path / "out.csv"
+    run_process(
+        "predict", "--config", str(config), "--ckpt_path", "best", "--data.predict_file",
+        str(tmp_path / "ids.csv"), "--data.id_column", "id", "--prediction.output_path", str(out),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert pd.read_csv(out)["id"].tolist() == ids

@@ -183,14 +183,16 @@ class TextClassifier(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         data = getattr(self.trainer, "datamodule", None)
-        if data is None or "train" not in data.splits:
+        # fit and a balanced loss need the training labels; predict and plain validate/test read no training data
+        needs_train = stage == "fit" or (stage != "predict" and self.hparams.class_weights == "balanced")
+        if data is None or not needs_train or "train" not in data.splits:
             return
         train = data.splits["train"].labels
         if stage == "fit":
             # Lightning restores a resumed run's weights (and what the task learnt here) after this
             self.task.init_head(self.model, train)
         # validate and test too: their val/loss and test/loss are then the loss that fit reports
-        if stage != "predict" and self.hparams.class_weights == "balanced":
+        if self.hparams.class_weights == "balanced":
             self.loss_weights = self.task.balanced_weights(train).to(self.device)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
