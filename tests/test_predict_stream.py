@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pandas as pd
@@ -149,10 +150,13 @@ def free_port() -> int:
 
 
 @pytest.mark.slow
-def test_rank_rounds_bring_uneven_ranks_to_rank_0_without_waiting_forever():
+def test_rank_rounds_bring_uneven_ranks_to_rank_0_without_waiting_forever(monkeypatch):
     """2 gloo ranks with different numbers of batches (rank 0 more, fewer, the other none): every rank
     takes part in the rounds the rank with the most needs, and rank 0 receives every row once, one round
     (2 batches of each rank) at a time."""
+    # a spawned process re-runs the parent's __main__: Streamlit's AppTest (the app tests) leaves its page
+    # script there, which fails outside Streamlit
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     ctx = mp.get_context("spawn")
     out, port = ctx.Queue(), free_port()
     procs = [ctx.Process(target=_rounds, args=(rank, port, out)) for rank in range(2)]
