@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import traceback
@@ -59,7 +60,13 @@ def run_process(*args: str, cwd: Path, check: bool = True) -> subprocess.Complet
     """`python -m textcls ARGS` as a new process: for signals, several ranks and the real entry point."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-m", "textcls", *args], cwd=cwd, env=env, capture_output=True, text=True
+        [sys.executable, "-m", "textcls", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        # as from a terminal: a shell starts background jobs (a CI script's `&`) with Ctrl+C ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     if check and proc.returncode != 0:
         raise AssertionError(
