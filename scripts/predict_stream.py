@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 
 SHARED = Path(os.environ.get("TEXTCLS_BENCH_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 def make_corpus(path: Path, rows: int, seed: int = 0) -> None:
@@ -37,24 +36,10 @@ def make_corpus(path: Path, rows: int, seed: int = 0) -> None:
 
 
 def make_backbone(folder: Path) -> None:
-    """A random 2-layer BERT of width 64 with MiniLM's WordPiece tokenizer."""
-    import torch
-    from transformers import BertConfig, BertModel
+    """A random 2-layer BERT of width 64 with MiniLM's WordPiece tokenizer (the one scale.py measures)."""
+    from scale import build_backbone  # scripts/ is on the path of a script run from it
 
-    from textcls.backbone import load_tokenizer
-
-    tokenizer = load_tokenizer(MINILM)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=128,
-        max_position_embeddings=512,
-    )
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    build_backbone(folder)
 
 
 def textcls(root: Path, args: list[str], cwd: Path, threads: int = 1) -> subprocess.Popen:

@@ -255,11 +255,7 @@ class WindowSampler(DistributedSampler):
         num_replicas: int | None = None,
         rank: int | None = None,
     ):
-        grouped = dist.is_available() and dist.is_initialized()
-        if num_replicas is None:
-            num_replicas = dist.get_world_size() if grouped else 1
-        if rank is None:
-            rank = dist.get_rank() if grouped else 0
+        num_replicas, rank = _replicas_and_rank(num_replicas, rank)
         super().__init__(owners, num_replicas, rank, shuffle=True, seed=seed)
         self.owners, self.per_text = owners, per_text
         self.drawn = int(np.minimum(np.bincount(owners), per_text).sum()) if len(owners) else 0
@@ -326,11 +322,7 @@ class BlockSortedSampler(DistributedSampler):
         num_replicas: int | None = None,
         rank: int | None = None,
     ):
-        grouped = dist.is_available() and dist.is_initialized()
-        if num_replicas is None:
-            num_replicas = dist.get_world_size() if grouped else 1
-        if rank is None:
-            rank = dist.get_rank() if grouped else 0
+        num_replicas, rank = _replicas_and_rank(num_replicas, rank)
         self.lengths = lengths  # read a block at a time: they may be a memory-mapped column
         super().__init__(lengths, num_replicas, rank, shuffle=False)
         self.block = block or PREDICT_BLOCK
@@ -342,3 +334,13 @@ class BlockSortedSampler(DistributedSampler):
             lengths = np.asarray(self.lengths[start : start + self.block])
             order = start + np.argsort(-lengths, kind="stable")
             yield from order[(self.rank - start) % self.num_replicas :: self.num_replicas].tolist()
+
+
+def _replicas_and_rank(num_replicas: int | None, rank: int | None) -> tuple[int, int]:
+    """The given ranks, or the initialised process group's (a single process without one)."""
+    grouped = dist.is_available() and dist.is_initialized()
+    if num_replicas is None:
+        num_replicas = dist.get_world_size() if grouped else 1
+    if rank is None:
+        rank = dist.get_rank() if grouped else 0
+    return num_replicas, rank
